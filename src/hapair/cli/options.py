@@ -5,13 +5,13 @@ Use them as decorators: `@inventory_option @output_option def cmd(inventory, out
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import click
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 
-class ServiceState(str, Enum):
+class ServiceState(StrEnum):
     RUNNING = "running"
     STARTING = "starting"
     STOPPED = "stopped"
