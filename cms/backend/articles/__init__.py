@@ -1,0 +1,1 @@
+"""The CMS app: articles, media, sessions and health endpoints."""

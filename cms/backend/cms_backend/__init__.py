@@ -1,0 +1,1 @@
+"""Project package of the reference CMS backend (settings, URLs, WSGI entry point)."""
