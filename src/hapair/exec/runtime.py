@@ -50,7 +50,8 @@ class ServiceSpec:
 
 class ServiceRuntime(Protocol):
     def define(self, spec: ServiceSpec) -> None:
-        """Create or update the service definition (does not start it)."""
+        """Create or update the service definition; the runtime starts it if autostart is set
+        (as supervisord's `update` and `docker compose up` do)."""
         ...
 
     def remove(self, name: str) -> None: ...
