@@ -31,9 +31,11 @@ def _register_subcommands() -> None:
     # Each verb group lives in its own module; imported here to keep this file small.
     from hapair.cli import drill as drill_cli
     from hapair.cli import inventory as inventory_cli
+    from hapair.cli import lab as lab_cli
 
     cli.add_command(inventory_cli.inventory)
     cli.add_command(drill_cli.drill)
+    cli.add_command(lab_cli.lab)
 
 
 _register_subcommands()
