@@ -32,10 +32,13 @@ def _register_subcommands() -> None:
     from hapair.cli import drill as drill_cli
     from hapair.cli import inventory as inventory_cli
     from hapair.cli import lab as lab_cli
+    from hapair.cli import upgrade as upgrade_cli
 
     cli.add_command(inventory_cli.inventory)
     cli.add_command(drill_cli.drill)
     cli.add_command(lab_cli.lab)
+    cli.add_command(upgrade_cli.plan_cmd)
+    cli.add_command(upgrade_cli.upgrade_cmd)
 
 
 _register_subcommands()

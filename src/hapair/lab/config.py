@@ -25,6 +25,8 @@ HOST_OFFSETS = {"node1": 11, "node2": 12, "witness": 13}
 HOST_ROLES = {"node1": ["node"], "node2": ["node"], "witness": ["witness"]}
 # The host that statically owns the service address when the lab is built (the "before" server).
 FIRST_SERVICE_OWNER = "node1"
+# Inside each host: /etc/hapair/static-addresses (one CIDR per line).
+STATIC_ADDRESSES = "etc/hapair/static-addresses"
 # Where the software shared by every host lives (installed software, kept by `lab down`).
 SHARED_VENV = "/opt/hapair/venv"
 LOCK_FILE = "/run/lock/hapair-lab.lock"
@@ -113,6 +115,12 @@ class LabConfig:
     def host_root(self, name: str) -> Path:
         """The per-host tree whose subdirectories are bind-mounted over the host's paths."""
         return self.host_dir(name) / "root"
+
+    def static_addresses_file(self, name: str) -> Path:
+        """The host's own record of the addresses it configures at boot, like a cloud's
+        static elastic-IP association. The upgrade removes the service address from it on
+        node1 when keepalived takes the address over (a VIP), as it would edit a real server."""
+        return self.host_root(name) / STATIC_ADDRESSES
 
     def console_log(self, name: str) -> Path:
         return self.host_dir(name) / "console.log"

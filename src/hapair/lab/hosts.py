@@ -19,6 +19,30 @@ READY_TIMEOUT = 30.0
 DEATH_TIMEOUT = 15.0
 
 
+def static_addresses(cfg: LabConfig, name: str) -> set[str]:
+    """The addresses (without prefix) the host's own config file asks for at boot."""
+    path = cfg.static_addresses_file(name)
+    if not path.exists():
+        return set()
+    return {line.split("/")[0].strip() for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def write_static_address(cfg: LabConfig, name: str, address: str | None) -> None:
+    """Record (or, with None, clear) the static service address in the host's config file."""
+    path = cfg.static_addresses_file(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "# addresses configured at boot (hapair lab)\n"
+    path.write_text(body + (f"{address}/32\n" if address else ""))
+
+
+def static_owner(cfg: LabConfig, address: str) -> str | None:
+    for h in cfg.hosts:
+        if address in static_addresses(cfg, h.name):
+            return h.name
+    return None
+
+
 def alive(hs: HostState) -> bool:
     return procs.is_same_process(hs.pid1, hs.pid1_start)
 
@@ -28,7 +52,8 @@ def power_on(cfg: LabConfig, state: LabState, host: LabHost) -> HostState:
     hs = state.host(host.name)
     if alive(hs):
         raise Refused(f"{host.name} is already running (pid {hs.pid1})")
-    net.run_all(net.power_on_cmds(cfg, host, state.service_address_owner == host.name))
+    owns = state.service_address in static_addresses(cfg, host.name)
+    net.run_all(net.power_on_cmds(cfg, host, owns))
     script = boot_script(str(cfg.host_root(host.name)), host.name, run_dirs())
     with open(cfg.console_log(host.name), "ab") as console:
         proc = subprocess.Popen(

@@ -32,6 +32,9 @@ BIND_PATHS: tuple[HostPath, ...] = (
     HostPath("/etc/keepalived"),
     HostPath("/etc/patroni"),
     HostPath("/etc/etcd"),
+    # net.* sysctls are per network namespace, and the namespace outlives a crash, so they
+    # persist like /etc/sysctl.d does on a real server; the bind keeps files per host.
+    HostPath("/etc/sysctl.d"),
     HostPath("/var/lib/postgresql", "postgres", "postgres", 0o755),
     HostPath("/var/lib/redis", "redis", "redis", 0o750),
     HostPath("/var/lib/etcd", "etcd", "etcd", 0o700),

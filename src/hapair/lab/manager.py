@@ -143,6 +143,9 @@ def _build(cfg: LabConfig, say: Say) -> LabState:
     )
     lab_state.save(cfg.state_file, state)
     for h in cfg.hosts:
+        owner = h.name == FIRST_SERVICE_OWNER
+        hosts.write_static_address(cfg, h.name, cfg.service_address if owner else None)
+    for h in cfg.hosts:
         say(f"booting {h.name} ({h.address})")
         hosts.power_on(cfg, state, h)
         lab_state.save(cfg.state_file, state)
@@ -251,6 +254,9 @@ def set_service_address_owner(cfg: LabConfig, owner: str | None, say: Say) -> No
     with lab_lock():
         st = lab_state.set_service_address_owner(cfg.state_file, owner)
         for h in cfg.hosts:
+            hosts.write_static_address(cfg, h.name, st.service_address if h.name == owner
+                                       else None)
+        for h in cfg.hosts:
             if h.name != owner:
                 local.run(net.service_address_argv(h, st.service_address, "del"), check=False)
         if owner is not None and hosts.alive(st.host(owner)):
@@ -283,7 +289,7 @@ def status(cfg: LabConfig) -> dict[str, Any]:
         "front_door": cfg.front_door_url,
         "service_address": {
             "address": st.service_address,
-            "static_owner": st.service_address_owner,
+            "static_owner": hosts.static_owner(cfg, st.service_address),
         },
         "inventory": str(cfg.inventory_file),
         "hosts": rows,

@@ -1,0 +1,155 @@
+"""`hapair plan` and `hapair upgrade`: one server to the HA pair, step by step, resumable."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hapair.cli.options import (
+    OutputFormat,
+    dry_run_option,
+    inventory_option,
+    lock_wait_option,
+    output_option,
+    yes_option,
+)
+from hapair.cli.output import emit, err_console, progress
+from hapair.errors import Refused, Unhealthy
+from hapair.exec.runner import RunEvent, StepRunFailed, execute
+from hapair.inventory import load_inventory
+from hapair.workflows.context import workflow_context
+from hapair.workflows.upgrade.params import UpgradeParams
+from hapair.workflows.upgrade.plan import build_plan
+from hapair.workflows.upgrade.preflight import run_preflight
+from hapair.workflows.upgrade.verify import facts as report_facts
+
+NOTES = [
+    "media is not yet replicated between the two sites: node2's app uses node1's object "
+    "storage until object replication is set up",
+]
+
+
+def _plan_document(p: UpgradeParams, plan: Any, pre: Any, redact: Any) -> dict[str, Any]:
+    return {
+        "plan": plan.as_dict(redact),
+        "risks": [r.as_dict() for r in pre.risks],
+        "refused": bool(pre.refusals),
+        "resuming": pre.resuming,
+        "automatic_failover": p.names.witness is not None,
+        "notes": NOTES,
+    }
+
+
+def _render_plan(doc: dict[str, Any], console: Console) -> None:
+    table = Table(title="hapair upgrade plan", show_lines=False)
+    for col in ("#", "host", "step", "kind", "client impact"):
+        table.add_column(col)
+    for i, step in enumerate(doc["plan"]["steps"], 1):
+        table.add_row(str(i), step["host"], step["id"].split("/", 2)[2], step["kind"],
+                      step["client_impact"])
+    console.print(table)
+    if not doc["automatic_failover"]:
+        console.print("[bold]No witness: automatic failover is OFF; failover is manual.[/bold]")
+    for note in doc["notes"]:
+        console.print(f"note: {note}")
+    for risk in doc["risks"]:
+        console.print(f"{risk['severity'].upper()}: {risk['reason']}", markup=False)
+    if doc["refused"]:
+        console.print("[bold red]refused: fix the problems above; nothing was changed[/]")
+
+
+def _refuse(pre: Any) -> None:
+    reasons = "; ".join(r.reason for r in pre.refusals)
+    raise Refused(f"upgrade refused, nothing changed: {reasons}")
+
+
+@click.command("plan")
+@inventory_option
+@output_option
+def plan_cmd(inventory: Path, output: OutputFormat) -> None:
+    """Probe every host read-only and print the upgrade's ordered steps and risks."""
+    _plan_or_dry_run(inventory, output)
+
+
+def _plan_or_dry_run(inventory: Path, output: OutputFormat) -> None:
+    inv = load_inventory(inventory)
+    with workflow_context(inv) as ctx:
+        p = UpgradeParams(inv, ctx.generated)
+        progress("probing hosts (read-only)")
+        pre = run_preflight(ctx, p)
+        doc = _plan_document(p, build_plan(p), pre, ctx.redact)
+        emit(doc, output, _render_plan)
+        if pre.refusals:
+            _refuse(pre)
+
+
+@click.command("upgrade")
+@inventory_option
+@dry_run_option
+@yes_option
+@lock_wait_option
+@output_option
+def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float,
+                output: OutputFormat) -> None:
+    """Upgrade the single server to the HA pair (resumes after an interruption)."""
+    if dry_run:
+        _plan_or_dry_run(inventory, output)
+        return
+    inv = load_inventory(inventory)
+    with workflow_context(inv) as ctx:
+        p = UpgradeParams(inv, ctx.generated)
+        progress("preflight: probing hosts (read-only)")
+        pre = run_preflight(ctx, p)
+        for risk in pre.risks:
+            err_console.print(f"{risk.severity.value}: {risk.reason}", markup=False)
+        if pre.refusals:
+            _refuse(pre)
+        plan = build_plan(p)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise Refused("upgrade changes every host: confirm with -y (no terminal to ask)")
+            click.confirm(f"Run {len(plan.steps)} steps on {', '.join(plan.hosts())}?",
+                          abort=True, err=True)
+
+        def on_event(e: RunEvent) -> None:
+            if e.phase == "ended" and e.outcome is not None:
+                progress(f"[{e.index}/{e.total}] {e.step.id}: {e.outcome.result.value} — "
+                         f"{e.outcome.reason}")
+
+        try:
+            report = execute(plan, ctx.transports, runs_root=ctx.runs_root,
+                             command=shlex.join(sys.argv), redact=ctx.redact,
+                             lock_wait=lock_wait, on_event=on_event)
+        except StepRunFailed as exc:
+            if "/verify." in exc.step_id or exc.step_id.endswith("/front-door"):
+                raise Unhealthy(f"upgrade done but a final check failed: {exc}") from None
+            raise
+        doc = {"run": report.as_dict(), "report": report_facts(p, ctx.transports),
+               "notes": NOTES}
+        emit(doc, output, _render_report)
+
+
+def _render_report(doc: dict[str, Any], console: Console) -> None:
+    rep = doc["report"]
+    console.print(f"[bold]upgrade complete[/bold]: primary {rep['primary']}, durability "
+                  f"{rep['durability']}")
+    console.print("pg_stat_replication on the primary:")
+    rows = rep["pg_stat_replication"]
+    for row in rows if isinstance(rows, list) else [{"error": rows}]:
+        console.print(f"  {row}", markup=False)
+    console.print("Sentinel:")
+    for row in rep["sentinels"]:
+        console.print(f"  {row}", markup=False)
+    for name, node in rep["nodes"].items():
+        console.print(f"{name}: backend /health/ {node['backend_health']}, load balancer "
+                      f"{node['load_balancer']}")
+    console.print(f"front door {rep['front_door']['url']}: /health/ "
+                  f"{rep['front_door']['health']}")
+    for note in doc["notes"]:
+        console.print(f"note: {note}")
