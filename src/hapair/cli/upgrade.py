@@ -20,6 +20,8 @@ from hapair.cli.options import (
     yes_option,
 )
 from hapair.cli.output import emit, err_console, progress
+from hapair.drill import DrillReport, LoadConfig, LoadGenerator, build_report, check_writes
+from hapair.drill.report import render_table
 from hapair.errors import Refused, Unhealthy
 from hapair.exec.runner import RunEvent, StepRunFailed, execute
 from hapair.inventory import load_inventory
@@ -94,9 +96,14 @@ def _plan_or_dry_run(inventory: Path, output: OutputFormat) -> None:
 @dry_run_option
 @yes_option
 @lock_wait_option
+@click.option("--drill-load", is_flag=True,
+              help="Run the drill load against the front door during the upgrade and report "
+                   "failed requests and lost writes (exit 4 if any).")
+@click.option("--allow-any-target", is_flag=True,
+              help="Let --drill-load target a front door outside loopback and the lab.")
 @output_option
-def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float,
-                output: OutputFormat) -> None:
+def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, drill_load: bool,
+                allow_any_target: bool, output: OutputFormat) -> None:
     """Upgrade the single server to the HA pair (resumes after an interruption)."""
     if dry_run:
         _plan_or_dry_run(inventory, output)
@@ -122,17 +129,42 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float,
                 progress(f"[{e.index}/{e.total}] {e.step.id}: {e.outcome.result.value} — "
                          f"{e.outcome.reason}")
 
+        load = start_load(p, allow_any_target) if drill_load else None
         try:
             report = execute(plan, ctx.transports, runs_root=ctx.runs_root,
                              command=shlex.join(sys.argv), redact=ctx.redact,
                              lock_wait=lock_wait, on_event=on_event)
         except StepRunFailed as exc:
+            if load is not None:
+                finish_load(load)  # stop the load; its numbers go to stderr with the failure
             if "/verify." in exc.step_id or exc.step_id.endswith("/front-door"):
                 raise Unhealthy(f"upgrade done but a final check failed: {exc}") from None
             raise
+        drill = finish_load(load) if load is not None else None
         doc = {"run": report.as_dict(), "report": report_facts(p, ctx.transports),
-               "notes": NOTES}
+               "client_impact": drill.to_dict() if drill else None, "notes": NOTES}
         emit(doc, output, _render_report)
+        if drill is not None and not drill.ok:
+            raise Unhealthy("the upgrade finished but clients saw failures: "
+                            f"{drill.to_dict()['summary']}")
+
+
+def start_load(p: UpgradeParams, allow_any_target: bool) -> LoadGenerator:
+    door = p.inv.front_door
+    # A request held behind PgBouncer's PAUSE during the hand-over waits a few seconds: that
+    # is a slow request, not a failed one, so the client timeout is generous.
+    config = LoadConfig(url=f"http://{door.address}:{door.port}/", duration=None, rate=20,
+                        workers=4, timeout=20, allow_any_target=allow_any_target)
+    progress(f"drill load running against {config.url}")
+    return LoadGenerator(config).start()
+
+
+def finish_load(load: LoadGenerator) -> DrillReport:
+    load.stop()
+    result = load.wait()
+    report = build_report(result, check_writes(result, retry_for=10))
+    progress(f"drill load: {report.to_dict()['summary']}")
+    return report
 
 
 def _render_report(doc: dict[str, Any], console: Console) -> None:
@@ -153,3 +185,6 @@ def _render_report(doc: dict[str, Any], console: Console) -> None:
                   f"{rep['front_door']['health']}")
     for note in doc["notes"]:
         console.print(f"note: {note}")
+    if doc.get("client_impact"):
+        console.print("client impact measured during the upgrade:")
+        render_table(doc["client_impact"], console)

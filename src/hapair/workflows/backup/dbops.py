@@ -25,7 +25,7 @@ from hapair.components.pgdump import (
     pg_restore_argv,
     require_db_name,
 )
-from hapair.errors import CommandFailed, Refused
+from hapair.errors import CommandFailed, HapairError, Refused, StepFailed
 from hapair.workflows.backup.nodes import LONG_TIMEOUT, STEP_TIMEOUT, Node, Pair, psql
 
 
@@ -88,4 +88,9 @@ def restore_dump(pair: Pair, holder: Node, primary: Node, dump_path: str, name: 
             env={"PGPASSFILE": passfile}, timeout=LONG_TIMEOUT,
         )
     finally:
-        holder.transport.run(["rm", "-f", "--", passfile], timeout=STEP_TIMEOUT)
+        try:
+            holder.transport.run(["rm", "-f", "--", passfile], timeout=STEP_TIMEOUT)
+        except HapairError as exc:  # a password left on disk outranks any error in flight
+            raise StepFailed(f"{holder.name}: could not remove the passfile {passfile} "
+                             f"(it holds the superuser password): remove it by hand: {exc}"
+                             ) from exc

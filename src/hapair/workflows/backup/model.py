@@ -107,7 +107,7 @@ class Manifest:
 
     @property
     def verified_ok(self) -> bool:
-        return bool(self.verification) and self.verification.get("result") == "passed"
+        return self.verification is not None and self.verification.get("result") == "passed"
 
     def row_counts(self) -> dict[str, int]:
         return {f"{t['schema']}.{t['table']}": int(t["rows"]) for t in self.tables or ()}

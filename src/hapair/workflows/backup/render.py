@@ -32,6 +32,7 @@ def backup_lines(r: dict[str, Any]) -> list[str]:
         lines.append(f"  postgres   {m['postgres'].get('server_version')} "
                      f"(source was {m['source']['role']})")
         lines.append(f"  excluded   {'; '.join(m['excluded'])}")
+        lines += [f"  note       {n}" for n in m.get("notes") or ()]
     lines += retention_lines(r.get("retention") or [], bool(r.get("dry_run")))
     return lines
 

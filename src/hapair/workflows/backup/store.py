@@ -21,6 +21,7 @@ from hapair.workflows.backup.model import (
     Manifest,
     entry_from_name,
     newest_first,
+    require_id,
 )
 from hapair.workflows.backup.nodes import STEP_TIMEOUT, Log, Node, Pair, as_postgres, error_text
 
@@ -142,6 +143,8 @@ def find_backup(
     pair: Pair, ref: str, log: Log, kind: Kind | None = None
 ) -> tuple[Node, BackupEntry, list[str]]:
     """`ref` is a backup id or 'latest' (the newest complete backup, of `kind` if given)."""
+    if ref != "latest":
+        require_id(ref)
     entries, warnings = list_all(pair, log)
     usable = [e for e in entries if e.usable and (kind is None or e.kind == kind)]
     if ref == "latest":

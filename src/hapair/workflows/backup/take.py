@@ -53,6 +53,15 @@ GLOBALS = "globals.sql"
 PHYSICAL_DIR = "pgdata"
 STATUS_FILE = ".pg_dump.status"
 
+# A physical backup is the data directory as it is: say what that means, in the manifest.
+PHYSICAL_NOTES = (
+    "the data directory as it is: a server.key or a password written in postgresql.auto.conf "
+    "(primary_conninfo) would be inside; the files are 0600 in a 0700 directory — encrypt any "
+    "copy that leaves the node",
+    "taken on a standby, it carries standby.signal and primary_conninfo: remove them to start "
+    "it as a standalone server (docs/backups.md)",
+)
+
 CONFLICT_HINT = (
     "queries on a hot standby are cancelled when replay needs what they read; on {node} set "
     "hot_standby_feedback = on (or raise max_standby_streaming_delay), or back up with "
@@ -142,22 +151,28 @@ def _take(pair: Pair, node: Node, kind: Kind, backup_id: str, decision: Decision
         store.write_manifest(node, partial, manifest)
         store.publish(node, partial, final)
     except BaseException as exc:
-        _discard(node, partial, log)
+        removed = _discard(node, partial, log)
         audit(node, backup_id, f"backup/{node.name}/{kind}", "failed", quiet=True)
         if isinstance(exc, HapairError):
             log(f"backup {backup_id} FAILED after {time.monotonic() - clock:.1f}s; "
-                f"{partial} removed")
+                + (f"{partial} removed" if removed else f"{partial} is left behind"))
         raise
-    audit(node, backup_id, f"backup/{node.name}/{kind}", "ok")
+    try:
+        audit(node, backup_id, f"backup/{node.name}/{kind}", "ok")
+    except HapairError as exc:
+        raise StepFailed(f"backup {backup_id} is complete on {node.name}:{final}, but its "
+                         f"audit line could not be written: {exc}") from exc
     log(f"backup {backup_id} written to {node.name}:{final} in {time.monotonic() - clock:.1f}s")
     return manifest
 
 
-def _discard(node: Node, partial: str, log: Log) -> None:
+def _discard(node: Node, partial: str, log: Log) -> bool:
     try:
         store.remove(node, partial)
     except HapairError as exc:  # keep the original error; say what is left behind
         log(f"could not remove {node.name}:{partial}: {error_text(exc)}")
+        return False
+    return True
 
 
 def _source_doc(decision: Decision, cluster: ClusterState) -> dict[str, Any]:
@@ -254,7 +269,8 @@ def _physical(node: Node, partial: str, backup_id: str) -> _Taken:
     tail = node.transport.run(["tail", "-c", "4096", posixpath.join(out_dir, "backup_manifest")])
     return _Taken(
         files=[posixpath.join(PHYSICAL_DIR, n) for n in names],
-        extra={"wal": tuple(parse_wal_ranges(tail.stdout))},
+        extra={"wal": tuple(parse_wal_ranges(tail.stdout)),
+               "extra": {"notes": list(PHYSICAL_NOTES)}},
         role="standby" if facts.get("in_recovery") else "primary",
         postgres=_pg_doc(facts),
         tools={"pg_basebackup": _tool(node, "pg_basebackup")},

@@ -110,7 +110,7 @@ def _verify_logical(
     primary = the_primary(pair, observe(pair, log), "verifying a logical backup")
     check_reachable(pair, holder, primary)
     scratch = scratch_db_name(entry.id)
-    extra = {"scratch_database": scratch, "restored_on": primary.name}
+    extra: dict[str, Any] = {"scratch_database": scratch, "restored_on": primary.name}
     drop_database(primary, scratch)  # a leftover of an interrupted verification
     props = {k: v for k, v in m.database.items() if k in ("encoding", "collate", "ctype")}
     create_database(primary, scratch, props)
