@@ -29,6 +29,7 @@ def version(output) -> None:
 
 def _register_subcommands() -> None:
     # Each verb group lives in its own module; imported here to keep this file small.
+    from hapair.cli import backup as backup_cli
     from hapair.cli import drill as drill_cli
     from hapair.cli import inventory as inventory_cli
     from hapair.cli import lab as lab_cli
@@ -39,6 +40,8 @@ def _register_subcommands() -> None:
     cli.add_command(lab_cli.lab)
     cli.add_command(upgrade_cli.plan_cmd)
     cli.add_command(upgrade_cli.upgrade_cmd)
+    cli.add_command(backup_cli.backup)
+    cli.add_command(backup_cli.restore)
 
 
 _register_subcommands()

@@ -20,6 +20,7 @@ from typing import Protocol
 import jinja2
 from ruamel.yaml import YAML
 
+from hapair.check import Check
 from hapair.errors import StepFailed, UsageError
 
 REDACTED = "***"
@@ -59,22 +60,6 @@ class Plain:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-@dataclass(frozen=True)
-class Check:
-    """The verdict of a health predicate: `reason` is one line, fit for a log and a test."""
-
-    ok: bool
-    reason: str
-
-    @classmethod
-    def passed(cls, reason: str) -> Check:
-        return cls(True, one_line(reason))
-
-    @classmethod
-    def failed(cls, reason: str) -> Check:
-        return cls(False, one_line(reason))
 
 
 def all_of(checks: list[Check], summary: str) -> Check:
@@ -138,10 +123,6 @@ def split_curl_status(stdout: str) -> tuple[int, str]:
     if not code.isdigit():
         raise StepFailed(f"curl output has no status code: {stdout[-80:]!r}")
     return int(code), body
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def require_token(value: str, what: str) -> str:

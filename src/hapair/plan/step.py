@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hapair.check import Check as Check  # re-exported: steps and checks share it
+from hapair.check import one_line as one_line
 from hapair.errors import UsageError
 
 if TYPE_CHECKING:  # plan stays pure: transports are only handed in by the runner
@@ -32,11 +34,6 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$")
 
 def no_redact(text: str) -> str:
     return text
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace so a reason always fits one journal field and one log line."""
-    return " ".join(text.split())
 
 
 def step_id(plan: str, host: str, name: str) -> str:
@@ -70,17 +67,6 @@ _KIND_MEANING: dict[StepKind, str] = {
     StepKind.NEW_SERVICE: "new service started; existing ones untouched",
     StepKind.COMMAND: "other command on the host",
 }
-
-
-@dataclass(frozen=True)
-class Check:
-    """The result of a verify: true or not, and a one-line human reason either way."""
-
-    ok: bool
-    reason: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", one_line(self.reason))
 
 
 @dataclass(frozen=True)

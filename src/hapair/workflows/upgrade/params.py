@@ -123,7 +123,9 @@ class UpgradeParams:
             socket_dir="/run/postgresql",
             # Patroni checks its own timeline over a local replication connection when it
             # starts a stopped server (the hand-over): allow it on loopback only.
-            extra_hba=(f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",),
+            # Physical backups (pg_basebackup as the postgres OS user) use the socket.
+            extra_hba=(f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
+                       f"local replication {SUPERUSER} peer"),
         )
 
     # --- router, PgBouncer -------------------------------------------------------------------
