@@ -31,8 +31,10 @@ def _register_subcommands() -> None:
     # Each verb group lives in its own module; imported here to keep this file small.
     from hapair.cli import backup as backup_cli
     from hapair.cli import drill as drill_cli
+    from hapair.cli import init as init_cli
     from hapair.cli import inventory as inventory_cli
     from hapair.cli import lab as lab_cli
+    from hapair.cli import ops as ops_cli
     from hapair.cli import upgrade as upgrade_cli
 
     cli.add_command(inventory_cli.inventory)
@@ -42,6 +44,10 @@ def _register_subcommands() -> None:
     cli.add_command(upgrade_cli.upgrade_cmd)
     cli.add_command(backup_cli.backup)
     cli.add_command(backup_cli.restore)
+    cli.add_command(ops_cli.switchover_cmd)
+    cli.add_command(ops_cli.failover_cmd)
+    cli.add_command(ops_cli.rejoin_cmd)
+    cli.add_command(init_cli.init)
 
 
 _register_subcommands()

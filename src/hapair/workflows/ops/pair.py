@@ -1,0 +1,126 @@
+"""Facts and waits shared by the day-2 operations: who leads, is the standby in sync, does
+each node's router send PostgreSQL/Redis to the right node. Every wait is bounded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import redis
+
+from hapair.components.redis.probe import get_master_addr, parse_master_addr
+from hapair.components.router.stats import parse_show_stat, show_stat_argv
+from hapair.errors import Refused, StepFailed
+from hapair.workflows.context import WorkflowContext
+from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
+from hapair.workflows.upgrade.steps_pg import pgbouncer_admin
+from hapair.workflows.upgrade.steps_redis import client
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    role: str  # leader | sync_standby | replica
+    state: str  # running | streaming | …
+    lag: int | None
+    timeline: int | None
+
+
+def cluster(p: UpgradeParams, exclude: tuple[str, ...] = ()) -> list[Member]:
+    """Patroni's view of the cluster, from the first node that answers."""
+    last = "no node answered"
+    for node in p.data_nodes:
+        if node.name in exclude:
+            continue
+        try:
+            doc = httpx.get(f"http://{node.address}:8008/cluster", timeout=3,
+                            trust_env=False).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            last = f"{node.name}: {exc}"
+            continue
+        return [Member(m["name"], m.get("role", ""), m.get("state", ""),
+                       _int(m.get("lag")), _int(m.get("timeline")))
+                for m in doc.get("members", [])]
+    raise Refused(f"Patroni cluster view unavailable: {last}")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def leader(members: list[Member]) -> str | None:
+    return next((m.name for m in members if m.role in ("leader", "standby_leader")), None)
+
+
+def wait_for(what: str, fn: Callable[[], tuple[bool, str]], timeout: float,
+             interval: float = 0.5) -> str:
+    deadline = time.monotonic() + timeout
+    detail = "not checked"
+    while True:
+        try:
+            ok, detail = fn()
+        except (httpx.HTTPError, redis.RedisError, OSError, Refused, StepFailed) as exc:
+            ok, detail = False, str(exc)
+        if ok:
+            return detail
+        if time.monotonic() >= deadline:
+            raise StepFailed(f"{what}: not reached within {timeout:g} s ({detail})")
+        time.sleep(interval)
+
+
+def router_backend_up(ctx: WorkflowContext, node: str, proxy: str, server: str) -> bool:
+    """Does `node`'s local router have `server` UP in `proxy` (e.g. pg_primary)?"""
+    out = ctx.transports[node].run(show_stat_argv("/run/haproxy/hapair-router.sock"),
+                                   check=False, timeout=10).stdout
+    return any(s.proxy == proxy and s.server == server and s.up for s in parse_show_stat(out))
+
+
+def pause_pgbouncers(ctx: WorkflowContext, p: UpgradeParams, nodes: list[str]) -> None:
+    db = p.inv.services.postgres.database
+    for n in nodes:
+        pgbouncer_admin(_ctx(ctx, n), f"PAUSE {db}")
+
+
+def resume_pgbouncers(ctx: WorkflowContext, p: UpgradeParams, nodes: list[str]) -> list[str]:
+    """RESUME everywhere possible; return the nodes where it failed (never raise: clients
+    held behind PAUSE must be released on every node that can be reached)."""
+    db, failed = p.inv.services.postgres.database, []
+    for n in nodes:
+        try:
+            pgbouncer_admin(_ctx(ctx, n), f"RESUME {db}")
+        except Exception:  # noqa: BLE001 — report, keep resuming the others
+            failed.append(n)
+    return failed
+
+
+class _StepCtx:
+    """The small part of a StepContext that pgbouncer_admin needs."""
+
+    def __init__(self, ctx: WorkflowContext, host: str) -> None:
+        self.transport = ctx.transports[host]
+        self.host = host
+
+
+def _ctx(ctx: WorkflowContext, host: str) -> Any:
+    return _StepCtx(ctx, host)
+
+
+def sentinel_master(p: UpgradeParams, exclude: tuple[str, ...] = ()) -> str | None:
+    """The node the Sentinels name master (asked of the first Sentinel that answers)."""
+    for h in p.sentinel_hosts:
+        if h.name in exclude:
+            continue
+        try:
+            with client(h.address, SENTINEL_PORT, p.sentinel_password) as c:
+                addr = parse_master_addr(c.execute_command(
+                    *get_master_addr(p.sentinel_master_name).words))
+        except (redis.RedisError, OSError):
+            continue
+        return next((n.name for n in p.data_nodes if addr and n.address == addr.host), None)
+    return None

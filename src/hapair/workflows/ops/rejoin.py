@@ -1,0 +1,43 @@
+"""`hapair rejoin NODE`: an old primary back as a standby. Patroni rewinds it (pg_rewind)
+when it restarts; when a rewind is impossible, the node is re-cloned from the primary
+(`patronictl reinit`), keeping the diverged data directory aside with --keep-old-data."""
+
+from __future__ import annotations
+
+from hapair.errors import Refused
+from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops.pair import cluster, leader, wait_for
+from hapair.workflows.upgrade.params import PATRONI_CONFIG, PATRONICTL_BIN, UpgradeParams
+
+
+def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: bool = False,
+           timeout: float = 300) -> str:
+    members = cluster(p)
+    lead = leader(members)
+    if lead is None:
+        raise Refused("no PostgreSQL leader to rejoin: fix the primary first")
+    if node == lead:
+        raise Refused(f"{node} is the primary; rejoin is for a standby or an old primary")
+    runtime = ctx.runtime(node)
+    runtime.start("patroni")  # a rebooted node's Patroni rewinds and follows by itself
+
+    def following() -> tuple[bool, str]:
+        me = next((m for m in cluster(p) if m.name == node), None)
+        if me is None:
+            return False, f"{node} not in the cluster"
+        return me.state == "streaming", f"{node}: {me.role} {me.state}"
+
+    try:
+        return wait_for(f"{node} streams from {lead}", following, min(timeout, 120), 1.0)
+    except Exception:  # noqa: BLE001 — rewind impossible or stuck: clone afresh
+        pass
+    t = ctx.transports[node]
+    data_dir = p.inv.services.postgres.data_dir
+    if keep_old_data:
+        runtime.stop("patroni")
+        t.run(["sh", "-c", 'mv "$1" "$1.diverged-$(date +%Y%m%dT%H%M%S)"', "sh", data_dir])
+        runtime.start("patroni")  # an empty data directory: Patroni clones the leader
+    else:
+        t.run([PATRONICTL_BIN, "-c", PATRONI_CONFIG, "reinit", p.inv.cluster, node, "--force",
+               "--wait"], user="postgres", timeout=timeout)
+    return wait_for(f"{node} streams from {lead} after a fresh clone", following, timeout, 2.0)
