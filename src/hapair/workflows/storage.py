@@ -6,6 +6,8 @@ short timeouts. Which site takes writes is decided by the caller (the node that 
 PostgreSQL primary) and passed in.
 
     setup_from_inventory(inv)                      -> StorageSetup, (site1, site2)
+    storage_nodes(ctx)                             -> StorageSetup, (node1, node2) from a context
+    start_site(setup, node, server)                backend s3: rclone serve s3 on a node
     ensure_buckets(setup, site)                    create missing buckets on a site
     seed_site(setup, writer_site, receiver)        copy existing objects, per-bucket stats
     start_replication(setup, writer, receiver)     rclone pull program / mc site replication
@@ -36,12 +38,12 @@ from hapair.components.storage import minio
 from hapair.components.storage import replication as repl
 from hapair.components.storage import router as s3router
 from hapair.components.storage.backlog import (
-    AckedUpload,
     Backlog,
     Found,
     ObjectInfo,
     RpoReport,
     Totals,
+    Upload,
     compare,
     index,
     rpo_report,
@@ -54,11 +56,21 @@ from hapair.components.storage.probe import (
     parse_state,
     replication_fresh,
 )
-from hapair.components.storage.site import Backend, S3Credentials, Site, require_bucket
-from hapair.errors import CommandFailed, StepFailed, Unhealthy
+from hapair.components.storage.site import (
+    SITE_PROGRAM,
+    Backend,
+    S3Credentials,
+    Site,
+    SiteServer,
+    require_bucket,
+    site_env_file,
+    site_spec,
+)
+from hapair.errors import CommandFailed, StepFailed, Unhealthy, UsageError
 from hapair.exec.runtime import ServiceRuntime, ServiceState
 from hapair.exec.transport import Transport
 from hapair.inventory.model import Inventory
+from hapair.workflows.context import WorkflowContext
 
 Progress = Callable[[str], None]
 START_TIMEOUT_S = 20.0
@@ -74,6 +86,10 @@ class StorageSetup:
     read_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.backend not in ("s3", "minio"):
+            raise UsageError(f"storage backend {self.backend!r} is not s3 or minio")
+        if not self.buckets:
+            raise UsageError("storage: no bucket")
         for bucket in self.buckets:
             require_bucket(bucket, "storage bucket")
 
@@ -100,6 +116,18 @@ def setup_from_inventory(inv: Inventory) -> tuple[StorageSetup, tuple[Site, Site
     sites = (Site(first.name, first.address, st.port), Site(second.name, second.address, st.port))
     setup = StorageSetup(st.backend, tuple(st.buckets), S3Credentials(st.access_key, st.secret_key))
     return setup, sites
+
+
+def storage_nodes(
+    ctx: WorkflowContext, replication: repl.ReplicationSettings | None = None,
+    router: Mapping[str, Any] | None = None,
+) -> tuple[StorageSetup, tuple[StorageNode, StorageNode]]:
+    """The setup and both data nodes, reached through the context's transports/runtimes."""
+    setup, sites = setup_from_inventory(ctx.inventory)
+    settings = replication or repl.ReplicationSettings()
+    first, second = (StorageNode(s, ctx.transports[s.name], ctx.runtime(s.name), settings,
+                                 dict(router or {})) for s in sites)
+    return setup, (first, second)
 
 
 # -- S3 access from the controller ------------------------------------------------------------
@@ -202,6 +230,29 @@ def _wait_running(rt: ServiceRuntime, name: str, host: str, timeout_s: float) ->
             raise StepFailed(f"{host}: {name} is {st.state.value} ({st.detail}); log tail:\n"
                              + rt.logs(name, 20))
         time.sleep(0.2)
+
+
+def start_site(
+    setup: StorageSetup, node: StorageNode, server: SiteServer, name: str = SITE_PROGRAM
+) -> list[str]:
+    """Backend `s3`: define and start `rclone serve s3` on a node (node2 in the upgrade),
+    wait until it answers S3, and create the buckets. Returns the buckets created."""
+    t = node.transport
+    t.run(["install", "-d", "-o", server.user, "-g", server.user, "-m", "0750",
+           server.data_dir, server.cache_dir])
+    _install(t, site_env_file(server, setup.credentials))
+    node.runtime.define(site_spec(server, name))
+    node.runtime.start(name)
+    _wait_running(node.runtime, name, node.name, START_TIMEOUT_S)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return ensure_buckets(setup, node.site)
+        except Exception as exc:  # noqa: BLE001 - not listening yet, or not answering S3
+            if time.monotonic() > deadline:
+                raise StepFailed(f"{node.name}: the S3 site at {node.site.url} does not "
+                                 f"answer: {exc}") from None
+            time.sleep(0.3)
 
 
 def start_replication(setup: StorageSetup, writer: StorageNode, receiver: StorageNode) -> Check:
@@ -317,8 +368,14 @@ def _copy_all(
 def seed_site(
     setup: StorageSetup, writer: Site, receiver: StorageNode, progress: Progress = lambda _: None
 ) -> CopyReport:
-    """Upgrade: copy every existing object to the receiver's site (run there), --checksum."""
-    ensure_buckets(setup, receiver.site)
+    """Upgrade: copy every existing object to the receiver's site (run there), --checksum.
+    Buckets missing on either site are created first (the loop fails on a missing one).
+    Not for MinIO: site replication copies existing objects itself, and MinIO refuses to
+    join a second site that already holds buckets."""
+    if setup.backend == "minio":
+        raise UsageError("MinIO: existing objects are copied by site replication, not seeded")
+    for site in (writer, receiver.site):
+        ensure_buckets(setup, site)
     pull = repl.Pull(writer, receiver.site, setup.buckets, receiver.replication)
     return _copy_all(setup, pull, receiver, "seed", progress)
 
@@ -361,12 +418,29 @@ def install_router(node: StorageNode, peer: Site, writer_name: str) -> s3router.
         raise
     t.run(["mv", "-f", candidate, p.config_path])
     if node.runtime.status(s3router.PROGRAM).state is ServiceState.RUNNING:
-        t.run(s3router.reload_argv(p))
+        _reload_router(t, p)
     else:
         node.runtime.define(s3router.router_spec(p))
         node.runtime.start(s3router.PROGRAM)
         _wait_running(node.runtime, s3router.PROGRAM, node.name, START_TIMEOUT_S)
     return p
+
+
+def _reload_router(t: Transport, p: s3router.RouterParams) -> None:
+    """Reload and wait until no worker with the old config accepts a connection: after a
+    failover, no new write may still go to the old writer."""
+    master = int(t.read_file(p.pid_path).decode().strip())
+    before = s3router.parse_workers(t.run(s3router.workers_argv(master)).stdout)
+    t.run(s3router.reload_argv(p))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        now = s3router.parse_workers(t.run(s3router.workers_argv(master), check=False).stdout)
+        if s3router.reload_done(before, now):
+            return
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{t.name}: nginx router did not take the new config within "
+                             f"{START_TIMEOUT_S:g}s (workers {now})")
+        time.sleep(0.1)
 
 
 # -- verification -----------------------------------------------------------------------------
@@ -420,13 +494,14 @@ def replication_status(
     except FileNotFoundError:
         return Check.failed(f"{receiver.name}: replication has not completed a pass "
                             f"({s.state_path} missing)")
-    limit = max_lag_s if max_lag_s is not None else 3 * s.interval_s + s.window_timeout_s
+    # A few intervals plus a minute: longer means new uploads wait longer than they should.
+    limit = max_lag_s if max_lag_s is not None else 3 * s.interval_s + 60
     return replication_fresh(parse_state(text), now=time.time() if now is None else now,
                              source=writer, max_lag_s=limit)
 
 
 def media_rpo(
-    setup: StorageSetup, surviving: Site, uploads: Iterable[AckedUpload], lost_at: float,
+    setup: StorageSetup, surviving: Site, uploads: Iterable[Upload], lost_at: float,
     bucket: str | None = None,
 ) -> RpoReport:
     """The failover drill: read every acknowledged upload back from the surviving site and
@@ -436,6 +511,9 @@ def media_rpo(
     ups = list(uploads)
     found: dict[str, Found] = {}
     for u in ups:
-        data = api.get(bucket, u.key)
+        try:
+            data = api.get(bucket, u.key)
+        except Exception as exc:  # noqa: BLE001 - any client error: the site is not usable
+            raise Unhealthy(f"{surviving.name}: cannot read {bucket}/{u.key}: {exc}") from None
         found[u.key] = Found(u.key, hashlib.sha256(data).hexdigest() if data is not None else None)
     return rpo_report(surviving.name, ups, found, lost_at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hapair.components.common import Check
 
@@ -136,6 +137,19 @@ def totals(site: str, buckets: Iterable[str], listing: Listing) -> Totals:
 # -- media RPO of a failover drill ------------------------------------------------------------
 
 
+class Upload(Protocol):
+    """What the drill keeps of an acknowledged upload (drill.records.MediaAck fits)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def acked_at(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class AckedUpload:
     """An upload the app acknowledged (201) during a drill. `acked_at` and the drill's
@@ -187,7 +201,7 @@ class RpoReport:
 
 
 def rpo_report(
-    site: str, uploads: Iterable[AckedUpload], found: Mapping[str, Found], lost_at: float
+    site: str, uploads: Iterable[Upload], found: Mapping[str, Found], lost_at: float
 ) -> RpoReport:
     """Which acknowledged uploads the surviving site does not hold intact. A key without an
     entry in `found` counts as missing (it was not found)."""

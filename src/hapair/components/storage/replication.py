@@ -187,6 +187,8 @@ def copy_argv(
     if bucket not in pull.buckets:
         raise UsageError(f"replication: {bucket!r} is not one of the replicated buckets")
     argv = [
+        # AWS_CA_BUNDLE breaks Debian's rclone 1.60 (see replicate.sh.j2): never pass it on.
+        "env", "-u", "AWS_CA_BUNDLE",
         pull.settings.rclone, "--config", pull.settings.conf_path, "copy",
         f"{pull.source.name}:{bucket}", f"{pull.target.name}:{bucket}",
         *copy_flags(pull.settings, mode),

@@ -88,6 +88,10 @@ class RouterParams:
         return self.local if self.writer == "local" else self.peer
 
     @property
+    def pid_path(self) -> str:
+        return posixpath.join(self.prefix, "nginx.pid")
+
+    @property
     def endpoint(self) -> str:
         """What the app's MINIO_ENDPOINT becomes on this node."""
         return f"http://{self.listen}:{self.port}"
@@ -104,6 +108,7 @@ def render_router_conf(p: RouterParams) -> str:
         listen=p.listen,
         port=p.port,
         prefix=p.prefix,
+        pid_path=p.pid_path,
         worker_user=p.worker_user,
         access_log=p.access_log,
         worker_connections=p.worker_connections,
@@ -131,8 +136,34 @@ def config_test_argv(p: RouterParams, config_path: str | None = None) -> list[st
 
 
 def reload_argv(p: RouterParams) -> list[str]:
-    """Graceful: new workers take the new config, old ones finish their requests."""
+    """Graceful: new workers take the new config, old ones finish their requests. The signal
+    returns at once: wait for reload_done() before counting on the new config."""
     return nginx_argv(p, "-s", "reload")
+
+
+def workers_argv(master_pid: int) -> list[str]:
+    return ["ps", "-o", "pid=,args=", "--ppid", str(int(master_pid))]
+
+
+def parse_workers(ps_output: str) -> dict[int, bool]:
+    """`ps -o pid=,args= --ppid MASTER` -> {worker pid: still accepting connections}.
+
+    nginx retitles a worker it told to stop "nginx: worker process is shutting down": from
+    then on it takes no new connection, only finishes its requests."""
+    workers: dict[int, bool] = {}
+    for line in ps_output.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if pid.isdigit() and "worker process" in args:
+            workers[int(pid)] = "is shutting down" not in args
+    return workers
+
+
+def reload_done(before: dict[int, bool], now: dict[int, bool]) -> bool:
+    """The new config serves every new connection: no worker that accepted before the reload
+    still accepts, and a new worker does."""
+    old = {pid for pid, accepting in before.items() if accepting}
+    return not any(now.get(pid) for pid in old) and any(
+        accepting and pid not in before for pid, accepting in now.items())
 
 
 def prefix_dirs_argv(p: RouterParams) -> list[str]:
