@@ -73,7 +73,7 @@ def test_plan_lists_steps_and_changes_nothing(up_lab: Lab, inventory: Path) -> N
     assert kinds["postgres.replication-role"] == "sql"
     assert kinds["patroni.clone"] == "new-service"
     assert doc["automatic_failover"] is True and doc["refused"] is False
-    assert any("not yet replicated" in n for n in doc["notes"])
+    assert any("replication is asynchronous" in n for n in doc["notes"])
     assert snapshot(up_lab) == before
 
 

@@ -10,6 +10,7 @@ import socket
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ReadOnlyError
 from redis.retry import Retry
 
 from cms_backend.config import ConfigError, build_config, merged_environment
@@ -58,7 +59,13 @@ CACHES = {
         "OPTIONS": {
             "socket_connect_timeout": 2,
             "socket_timeout": 2,
-            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+            # Ride through a master change (switchover or failover): a write that reaches the
+            # old master after it became a replica fails READONLY, and one cut by the router
+            # fails to connect; redis-py reconnects (through the local router, to the new
+            # master) and retries, for about 3 s in all. Session and cache writes are
+            # idempotent SETs, so a retry is safe.
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 8),
+            "retry_on_error": [ReadOnlyError],
         },
     }
 }

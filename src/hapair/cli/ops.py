@@ -88,7 +88,9 @@ def failover_cmd(inventory: Path, test: bool, fault: str | None, with_media: boo
 def _render_failover(doc: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]failover drill[/bold] ({doc['fault']} of {doc['old_primary']}): "
                   f"{'PASS' if doc['ok'] else 'FAIL'}")
-    console.print(f"  writes back through the front door after {doc['writes_back_after_s']} s; "
+    console.print(f"  database writes back through the front door after "
+                  f"{doc['writes_back_after_s']} s (first write of any kind after "
+                  f"{doc['any_write_back_after_s']} s); "
                   f"PostgreSQL leader {doc['new_primary']} after {doc['postgres_leader_after_s']}"
                   f" s; Redis master (Sentinel) {doc['sentinel_master']} after "
                   f"{doc['redis_master_after_s']} s")

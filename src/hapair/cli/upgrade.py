@@ -32,8 +32,8 @@ from hapair.workflows.upgrade.preflight import run_preflight
 from hapair.workflows.upgrade.verify import facts as report_facts
 
 NOTES = [
-    "media is not yet replicated between the two sites: node2's app uses node1's object "
-    "storage until object replication is set up",
+    "media replication is asynchronous: an upload reaches the other site within about the "
+    "replication interval (5 s); see docs/storage.md",
 ]
 
 
@@ -183,6 +183,7 @@ def _render_report(doc: dict[str, Any], console: Console) -> None:
                       f"{node['load_balancer']}")
     console.print(f"front door {rep['front_door']['url']}: /health/ "
                   f"{rep['front_door']['health']}")
+    console.print(f"media: {rep['media']}", markup=False)
     for note in doc["notes"]:
         console.print(f"note: {note}")
     if doc.get("client_impact"):

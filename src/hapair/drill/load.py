@@ -97,9 +97,10 @@ class LoadResult:
     def metrics(self) -> Metrics:
         return summarize(self.records)
 
-    def recovery_after(self, t: float) -> float | None:
-        """Seconds from monotonic instant `t` to the first successful write started after it."""
-        return recovery_after(self.records, t)
+    def recovery_after(self, t: float, op: str | None = None) -> float | None:
+        """Seconds from monotonic instant `t` to the first successful write started after it
+        (of `op` only, when given)."""
+        return recovery_after(self.records, t, op)
 
     def wall(self, mono: float) -> datetime:
         """The wall-clock time of a monotonic instant of this run."""

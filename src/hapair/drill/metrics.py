@@ -189,8 +189,12 @@ def write_pause(records: Iterable[RequestRecord]) -> Gap | None:
     return max(gaps, key=lambda g: g.duration)
 
 
-def recovery_after(records: Iterable[RequestRecord], t: float) -> float | None:
-    ends = [r.end for r in records if r.is_write and r.ok and r.start >= t]
+def recovery_after(records: Iterable[RequestRecord], t: float,
+                   op: str | None = None) -> float | None:
+    """Seconds from `t` to the end of the first successful write started after it (of `op`
+    only, when given: e.g. article.create for the database's own recovery)."""
+    ends = [r.end for r in records
+            if r.is_write and r.ok and r.start >= t and (op is None or r.op == op)]
     return min(ends) - t if ends else None
 
 

@@ -103,11 +103,13 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
     rejoined = wait_for(f"{old} is back as a streaming standby",
                         lambda: _standby(p, old), 180, 1.0)
     sampler.stop()
-    recovery = run.recovery_after(t_fault)
+    recovery = run.recovery_after(t_fault, "article.create")  # a database write
+    any_write = run.recovery_after(t_fault)
     result.update({
         "postgres_leader_after_s": round(t_leader - t_fault, 2),
         "redis_master_after_s": round(t_redis - t_fault, 2),
         "writes_back_after_s": round(recovery, 2) if recovery is not None else None,
+        "any_write_back_after_s": round(any_write, 2) if any_write is not None else None,
         "sentinel_master": sentinel_master(p),
         "old_primary_writable_samples": sampler.writable_after(t_fault),
         "old_primary_samples": len(sampler.samples),

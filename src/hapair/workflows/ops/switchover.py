@@ -48,7 +48,17 @@ class SwitchoverResult:
 
 def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
                         to: str | None = None) -> SwitchoverResult:
+    sync = p.inv.durability in ("sync", "strict")
     members = cluster(p)
+    if sync and not any(m.role == "sync_standby" for m in members):
+        # Right after a switchover or a rejoin Patroni takes a loop or two to name the
+        # synchronous standby again: wait for it (bounded) instead of refusing at once.
+        try:
+            wait_for("a synchronous standby", lambda: (
+                any(m.role == "sync_standby" for m in cluster(p)), "not yet"), 30, 1.0)
+        except StepFailed:
+            pass  # the check below refuses with the precise reason
+        members = cluster(p)
     old = leader(members)
     if old is None:
         raise Refused("no PostgreSQL leader: nothing to switch over (see `hapair status`)")
@@ -59,7 +69,7 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
     if cand.state != "streaming" or cand.lag is None or cand.lag > MAX_LAG_BYTES:
         raise Refused(f"{candidate} is {cand.state} with lag {cand.lag} bytes: a switchover "
                       "now could lose writes; wait until it streams and has caught up")
-    if p.inv.durability in ("sync", "strict") and cand.role != "sync_standby":
+    if sync and cand.role != "sync_standby":
         raise Refused(f"{candidate} is {cand.role}, not the synchronous standby: refusing a "
                       "switchover that could lose acknowledged commits")
     nodes = [n.name for n in p.data_nodes]
@@ -94,7 +104,9 @@ def _follows(p: UpgradeParams, old: str) -> tuple[bool, str]:
     me = next((m for m in cluster(p) if m.name == old), None)
     if me is None:
         return False, f"{old} not in the cluster yet"
-    return me.state == "streaming", f"{old}: {me.role} {me.state}, lag {me.lag}"
+    want = "sync_standby" if p.inv.durability in ("sync", "strict") else me.role
+    return (me.state == "streaming" and me.role == want,
+            f"{old}: {me.role} {me.state}, lag {me.lag}")
 
 
 def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
@@ -120,10 +132,16 @@ def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
                 s.execute_command("SENTINEL", "FAILOVER", p.sentinel_master_name)
             wait_for(f"the Sentinels name {new}", lambda: (sentinel_master(p) == new,
                                                            "failover running"), 30)
+            # Writes stay paused until the old master is a replica AND no router still sends
+            # to it: a write released onto a still-master old node would be acknowledged and
+            # then discarded when Sentinel demotes it.
+            wait_for(f"{old} is demoted to a replica", lambda: (
+                master.info("replication").get("role") == "slave", "still master"), 30, 0.1)
             for n in p.data_nodes:
-                wait_for(f"{n.name}'s router sends Redis to {new}",
-                         lambda n=n: (router_backend_up(ctx, n.name, f"redis_{new}", new),
-                                      "router check pending"), 30, 0.25)
+                wait_for(f"{n.name}'s router sends Redis to {new} only", lambda n=n: (
+                    router_backend_up(ctx, n.name, f"redis_{new}", new)
+                    and not router_backend_up(ctx, n.name, f"redis_{old}", old),
+                    "router check pending"), 30, 0.25)
         finally:
             master.execute_command("CLIENT", "UNPAUSE")
     return SwitchoverResult("redis", old, new, time.monotonic() - started)

@@ -208,5 +208,8 @@ class UpgradeParams:
             prefix=VIP_PREFIX, interface=door.interface or "eth0",
             priority=150 if name == self.names.primary else 100,
             vrid=default_vrid(self.inv.cluster), secret=self.vrrp_secret,
-            http_port=door.port, http_path=self.inv.services.backend.health,
+            # Eligibility = this node's LB and app processes answer (the frontend's own health),
+            # NOT the app's full readiness: during a failover the database is briefly down
+            # for both nodes, and a readiness check would pull the VIP from both at once.
+            http_port=door.port, http_path=self.inv.services.frontend.health,
         )

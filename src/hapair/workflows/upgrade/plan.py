@@ -16,6 +16,7 @@ from hapair.workflows.upgrade.steps_pg import (
     standby_steps,
 )
 from hapair.workflows.upgrade.steps_redis import redis_steps
+from hapair.workflows.upgrade.steps_storage import storage_steps
 from hapair.workflows.upgrade.verify import final_steps
 
 
@@ -33,6 +34,7 @@ def build_plan(p: UpgradeParams) -> Plan:
         *etcd_steps(p, runtime_for),
         *prepare_primary_steps(p),
         *redis_steps(p, runtime_for),
+        *storage_steps(p),
         *router_steps(p, primary, runtime_for, direct=True),
         *repoint_app_steps(p, runtime_for),
         *handover_steps(p, runtime_for),

@@ -14,6 +14,7 @@ from hapair.workflows.upgrade.params import (
     UpgradeParams,
 )
 from hapair.workflows.upgrade.stepkit import RuntimeFor, all_checks, guarded, http_ok
+from hapair.workflows.upgrade.steps_storage import router_endpoint
 
 PLAN = "upgrade"
 APP_SERVICES = ("backend", "frontend")
@@ -28,6 +29,7 @@ def routed_env(text: str, node_addresses: tuple[str, ...]) -> str:
     and both nodes' addresses allowed as Host (either load balancer may send it a request)."""
     values = parse_env(text)
     updates = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(PGBOUNCER_PORT),
+               "MINIO_ENDPOINT": router_endpoint(),
                "DJANGO_ALLOWED_HOSTS": _allow(values.get("DJANGO_ALLOWED_HOSTS", ""),
                                               node_addresses)}
     if "REDIS_URL" in values:
@@ -44,6 +46,7 @@ def _is_routed(text: str, node_addresses: tuple[str, ...]) -> bool:
     values = parse_env(text)
     allowed = values.get("DJANGO_ALLOWED_HOSTS", "").split(",")
     return (values.get("POSTGRES_PORT") == str(PGBOUNCER_PORT)
+            and values.get("MINIO_ENDPOINT") == router_endpoint()
             and f"127.0.0.1:{ROUTER_REDIS_PORT}" in values.get("REDIS_URL", "")
             and all(a in allowed for a in node_addresses))
 
@@ -99,8 +102,8 @@ def repoint_app_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
     health = f"http://{node.address}:{p.inv.services.backend.port}/health/liveness/"
     return [Step(
         id=sid(host, "app.via-router"), host=host, kind=StepKind.RELOAD,
-        reason="the app reaches PostgreSQL through PgBouncer and Redis through the local "
-               "router (env file + graceful gunicorn reload)",
+        reason="the app reaches PostgreSQL through PgBouncer, Redis and object storage through "
+               "the local routers (env file + graceful gunicorn reload)",
         client_impact="none: old workers finish their requests (gunicorn HUP)",
         action=Fn(f"rewrite POSTGRES_* and REDIS_URL in {env_path}; HUP backend", repoint),
         verify=all_checks(
@@ -126,8 +129,8 @@ def _include_dir(p: UpgradeParams, host: str) -> str:
 
 
 def deploy_app_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
-    """The same app on node2: code and env copied from node1 (media still served by node1's
-    site until object replication lands), the same supervisor programs with node2's address."""
+    """The same app on node2: code and env copied from node1, the same supervisor programs
+    with node2's address."""
     src, dst = p.host(p.names.primary), p.host(p.names.standby)
     s = p.inv.services
     app_root = s.backend.app_dir.rsplit("/", 1)[0]  # /opt/cms
@@ -142,10 +145,9 @@ def deploy_app_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
                    app_root], input=blob, timeout=300)
         text = node1.read_file(env_path).decode()
         owner = node1.run(["stat", "-c", "%U", env_path]).stdout.strip()
-        # node1's env already routes through the local routers and allows both addresses;
-        # only object storage differs: node1's site until replication exists.
-        updates = {"MINIO_ENDPOINT": f"{src.address}:{s.storage.port}"}
-        node2.write_file(env_path, set_env(text, updates), mode=0o600, owner=owner)
+        # node1's env already routes through the local routers (PostgreSQL, Redis and
+        # object storage) and allows both addresses: node2 runs with the very same file.
+        node2.write_file(env_path, text, mode=0o600, owner=owner)
         for name in APP_SERVICES:
             conf = node1.read_file(f"{_include_dir(p, src.name)}/{name}.conf").decode()
             conf = re.sub(rf"\b{re.escape(src.address)}\b", dst.address, conf)

@@ -90,9 +90,20 @@ def facts(p: UpgradeParams, transports: Mapping[str, Transport]) -> dict[str, An
         "front_door": {"url": f"http://{door.address}:{door.port}/",
                        "health": http_status(f"http://{door.address}:{door.port}"
                                              f"{s.backend.health}")},
-        "media": "not yet replicated between the sites: node2's app reads and writes node1's "
-                 "object storage (object replication is a separate step, issue 5)",
+        "media": media_totals(p),
     }
+
+
+def media_totals(p: UpgradeParams) -> list[dict[str, Any]] | str:
+    """Object counts and bytes on both sites (the upgrade report's media line)."""
+    from hapair.workflows import storage as st
+
+    try:
+        setup, sites = st.setup_from_inventory(p.inv)
+        return [{"site": t.site, "objects": t.total_objects, "bytes": sum(t.bytes.values())}
+                for t in st.site_totals(setup, sites)]
+    except Exception as exc:  # noqa: BLE001 — the report shows the failure
+        return f"error: {exc}"
 
 
 def final_steps(p: UpgradeParams) -> list[Step]:
