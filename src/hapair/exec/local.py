@@ -11,60 +11,21 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from hapair.errors import CommandFailed, StepFailed
-from hapair.exec.files import MISSING_FILE_STATUS, as_bytes, atomic_write_argv, read_argv
-from hapair.exec.transport import CommandResult, wrap_argv
+from hapair.errors import StepFailed
+from hapair.exec.base import ExecTransport
 
 # Once the process group is killed, its pipes close at once; this only bounds a pathological case.
 _REAP_TIMEOUT = 5.0
 
 
-class LocalTransport:
+class LocalTransport(ExecTransport):
+    no_input = None
+
     def __init__(self, name: str = "controller", *, prefix: Sequence[str] = ()) -> None:
         self.name = name
         self.prefix = tuple(prefix)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | bytes | None = None,
-        timeout: float = 60.0,
-        check: bool = True,
-        user: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        full = wrap_argv(argv, user=user, env=env)
-        code, out, err = self._exec(full, as_bytes(input) if input is not None else None, timeout)
-        result = CommandResult(
-            host=self.name,
-            argv=tuple(full),
-            returncode=code,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-        )
-        if check and not result.ok:
-            raise CommandFailed(self.name, result.argv, code, result.stderr)
-        return result
-
-    def write_file(
-        self, path: str, data: str | bytes, *, mode: int = 0o600, owner: str | None = None
-    ) -> None:
-        argv = atomic_write_argv(path, mode=mode, owner=owner)
-        code, _, err = self._exec(argv, as_bytes(data), 60.0)
-        if code != 0:
-            raise CommandFailed(self.name, argv, code, err.decode(errors="replace"))
-
-    def read_file(self, path: str) -> bytes:
-        argv = read_argv(path)
-        code, out, err = self._exec(argv, None, 60.0)
-        if code == MISSING_FILE_STATUS:
-            raise FileNotFoundError(f"{self.name}: {path}: no such file")
-        if code != 0:
-            raise CommandFailed(self.name, argv, code, err.decode(errors="replace"))
-        return out
 
     def close(self) -> None:
         """Nothing to release: every command is its own process."""

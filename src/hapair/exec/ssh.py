@@ -13,13 +13,12 @@ import select
 import shlex
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import paramiko
 
-from hapair.errors import CommandFailed, Refused, StepFailed, UsageError
-from hapair.exec.files import MISSING_FILE_STATUS, as_bytes, atomic_write_argv, read_argv
-from hapair.exec.transport import CommandResult, wrap_argv
+from hapair.errors import Refused, StepFailed, UsageError
+from hapair.exec.base import ExecTransport
 
 _CHUNK = 32768
 # While stdin data waits for the peer's window, poll often; otherwise select wakes us on data.
@@ -66,7 +65,9 @@ class _TimedOut(Exception):
     pass
 
 
-class SSHTransport:
+class SSHTransport(ExecTransport):
+    no_input = b""
+
     def __init__(
         self,
         name: str,
@@ -100,46 +101,6 @@ class SSHTransport:
     @property
     def _where(self) -> str:
         return f"{self.name} ({self.address}:{self.port})"
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | bytes | None = None,
-        timeout: float = 60.0,
-        check: bool = True,
-        user: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        full = wrap_argv(argv, user=user, env=env)
-        code, out, err = self._exec(full, as_bytes(input) if input is not None else b"", timeout)
-        result = CommandResult(
-            host=self.name,
-            argv=tuple(full),
-            returncode=code,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-        )
-        if check and not result.ok:
-            raise CommandFailed(self.name, result.argv, code, result.stderr)
-        return result
-
-    def write_file(
-        self, path: str, data: str | bytes, *, mode: int = 0o600, owner: str | None = None
-    ) -> None:
-        argv = atomic_write_argv(path, mode=mode, owner=owner)
-        code, _, err = self._exec(argv, as_bytes(data), 60.0)
-        if code != 0:
-            raise CommandFailed(self.name, argv, code, err.decode(errors="replace"))
-
-    def read_file(self, path: str) -> bytes:
-        argv = read_argv(path)
-        code, out, err = self._exec(argv, b"", 60.0)
-        if code == MISSING_FILE_STATUS:
-            raise FileNotFoundError(f"{self.name}: {path}: no such file")
-        if code != 0:
-            raise CommandFailed(self.name, argv, code, err.decode(errors="replace"))
-        return out
 
     def close(self) -> None:
         with self._lock:

@@ -132,4 +132,4 @@ def _standby(p: UpgradeParams, name: str) -> tuple[bool, str]:
     if me is None:
         return False, f"{name} not in the cluster yet"
     return (me.state == "streaming" and me.role != "leader",
-            f"{name}: {me.role} {me.state}, lag {me.lag}")
+            f"{name}: {me.role} {me.state}, lag {me.lag_bytes}")

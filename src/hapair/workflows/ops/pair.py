@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import redis
 
+from hapair.components.patroni.probe import Member, parse_cluster
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.components.router.stats import parse_show_stat, show_stat_argv
 from hapair.errors import Refused, StepFailed
@@ -20,38 +20,19 @@ from hapair.workflows.upgrade.steps_pg import pgbouncer_admin
 from hapair.workflows.upgrade.steps_redis import client
 
 
-@dataclass(frozen=True)
-class Member:
-    name: str
-    role: str  # leader | sync_standby | replica
-    state: str  # running | streaming | …
-    lag: int | None
-    timeline: int | None
-
-
 def cluster(p: UpgradeParams, exclude: tuple[str, ...] = ()) -> list[Member]:
-    """Patroni's view of the cluster, from the first node that answers."""
+    """Patroni's view of the cluster (GET /cluster), from the first node that answers."""
     last = "no node answered"
     for node in p.data_nodes:
         if node.name in exclude:
             continue
         try:
-            doc = httpx.get(f"http://{node.address}:8008/cluster", timeout=3,
-                            trust_env=False).json()
-        except (httpx.HTTPError, ValueError) as exc:
+            text = httpx.get(f"http://{node.address}:8008/cluster", timeout=3,
+                             trust_env=False).text
+            return list(parse_cluster(text).members)
+        except (httpx.HTTPError, StepFailed) as exc:
             last = f"{node.name}: {exc}"
-            continue
-        return [Member(m["name"], m.get("role", ""), m.get("state", ""),
-                       _int(m.get("lag")), _int(m.get("timeline")))
-                for m in doc.get("members", [])]
     raise Refused(f"Patroni cluster view unavailable: {last}")
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def leader(members: list[Member]) -> str | None:

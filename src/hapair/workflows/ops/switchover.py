@@ -10,6 +10,7 @@ offset, SENTINEL FAILOVER, wait until the routers follow, CLIENT UNPAUSE. Nothin
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,11 +54,9 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
     if sync and not any(m.role == "sync_standby" for m in members):
         # Right after a switchover or a rejoin Patroni takes a loop or two to name the
         # synchronous standby again: wait for it (bounded) instead of refusing at once.
-        try:
+        with contextlib.suppress(StepFailed):  # the check below refuses with the reason
             wait_for("a synchronous standby", lambda: (
                 any(m.role == "sync_standby" for m in cluster(p)), "not yet"), 30, 1.0)
-        except StepFailed:
-            pass  # the check below refuses with the precise reason
         members = cluster(p)
     old = leader(members)
     if old is None:
@@ -66,8 +65,9 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
     cand = next((m for m in members if m.name == candidate), None)
     if cand is None or candidate == old:
         raise Refused(f"--to {candidate}: not a standby of the cluster (leader is {old})")
-    if cand.state != "streaming" or cand.lag is None or cand.lag > MAX_LAG_BYTES:
-        raise Refused(f"{candidate} is {cand.state} with lag {cand.lag} bytes: a switchover "
+    lag = cand.lag_bytes
+    if cand.state != "streaming" or lag is None or lag > MAX_LAG_BYTES:
+        raise Refused(f"{candidate} is {cand.state} with lag {lag} bytes: a switchover "
                       "now could lose writes; wait until it streams and has caught up")
     if sync and cand.role != "sync_standby":
         raise Refused(f"{candidate} is {cand.role}, not the synchronous standby: refusing a "
@@ -106,7 +106,7 @@ def _follows(p: UpgradeParams, old: str) -> tuple[bool, str]:
         return False, f"{old} not in the cluster yet"
     want = "sync_standby" if p.inv.durability in ("sync", "strict") else me.role
     return (me.state == "streaming" and me.role == want,
-            f"{old}: {me.role} {me.state}, lag {me.lag}")
+            f"{old}: {me.role} {me.state}, lag {me.lag_bytes}")
 
 
 def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
