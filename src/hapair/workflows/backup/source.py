@@ -8,13 +8,12 @@ decision carries a one-line reason that is shown and asserted in tests.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from hapair.components.patroni.probe import Member, parse_cluster
 from hapair.components.pgdump import parse_lsn
-from hapair.errors import StepFailed
 from hapair.workflows.backup.model import fmt_bytes
 
 Role = Literal["primary", "standby", "down"]
@@ -77,28 +76,18 @@ class Decision:
 
 def states_from_patroni(text: str, names: Sequence[str]) -> tuple[NodeState, ...]:
     """GET /cluster JSON -> the state of each inventory node (absent member: down)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StepFailed(f"patroni /cluster: not JSON ({exc.msg})") from None
-    members = data.get("members") if isinstance(data, dict) else None
-    if not isinstance(members, list):
-        raise StepFailed("patroni /cluster: expected an object with a members list")
-    by_name = {str(m.get("name")): m for m in members if isinstance(m, dict)}
+    by_name = {m.name: m for m in parse_cluster(text).members}
     return tuple(_from_member(name, by_name.get(name)) for name in names)
 
 
-def _from_member(name: str, m: Mapping[str, object] | None) -> NodeState:
+def _from_member(name: str, m: Member | None) -> NodeState:
     if m is None:
         return NodeState(name, "down", "not a member of the Patroni cluster")
-    role, state = str(m.get("role", "")), str(m.get("state", ""))
-    if role in _LEADER:
-        return NodeState(name, "primary" if state == "running" else "down", state)
-    if role in _REPLICA:
-        lag = m.get("replay_lag", m.get("lag"))
-        lag_bytes = lag if isinstance(lag, int) and not isinstance(lag, bool) else None
-        return NodeState(name, "standby", state, lag_bytes)
-    return NodeState(name, "down", f"Patroni role {role or 'unknown'}, state {state}")
+    if m.role in _LEADER:
+        return NodeState(name, "primary" if m.state == "running" else "down", m.state)
+    if m.role in _REPLICA:
+        return NodeState(name, "standby", m.state, m.lag_bytes)
+    return NodeState(name, "down", f"Patroni role {m.role or 'unknown'}, state {m.state}")
 
 
 def states_from_probes(probes: Mapping[str, Mapping[str, object] | str]) -> tuple[NodeState, ...]:
