@@ -161,6 +161,29 @@ def test_interrupted_upgrade_is_refused_twice_then_resumes(up_lab: Lab, inventor
     assert "held" in second.stderr.lower() and "pid" in second.stderr.lower()
 
 
+def test_ssh_cut_mid_run_fails_the_step_and_leaves_it_resumable(up_lab: Lab,
+                                                                 inventory: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "hapair.cli.main", "upgrade", "-i",
+                             str(inventory), "-y"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    cut = False
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if not cut and "redis.ha-settings: skipped" in line:
+                up_lab.cli("partition", "node2")  # node2's SSH goes silent mid-run
+                cut = True
+        proc.wait(timeout=300)
+    finally:
+        if cut:
+            up_lab.cli("heal", "node2")
+    text = "".join(lines)
+    assert cut, text[-2000:]
+    assert proc.returncode == 1, text[-2000:]
+    assert "upgrade/node2/" in text and "failed" in text
+
+
 def test_upgrade_under_load_resumes_with_no_failed_request(up_lab: Lab, inventory: Path) -> None:
     with PsSampler(up_lab) as ps:
         res = hapair("upgrade", "-i", str(inventory), "-y", "--drill-load", "-o", "json",

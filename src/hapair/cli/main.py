@@ -34,6 +34,7 @@ def _register_subcommands() -> None:
     from hapair.cli import init as init_cli
     from hapair.cli import inventory as inventory_cli
     from hapair.cli import lab as lab_cli
+    from hapair.cli import observe as observe_cli
     from hapair.cli import ops as ops_cli
     from hapair.cli import upgrade as upgrade_cli
 
@@ -48,6 +49,9 @@ def _register_subcommands() -> None:
     cli.add_command(ops_cli.failover_cmd)
     cli.add_command(ops_cli.rejoin_cmd)
     cli.add_command(init_cli.init)
+    cli.add_command(observe_cli.status_cmd)
+    cli.add_command(observe_cli.check_cmd)
+    cli.add_command(observe_cli.monitor_cmd)
 
 
 _register_subcommands()

@@ -140,8 +140,9 @@ def _log(line: str) -> None:
               help="Serve Prometheus /metrics here.")
 @click.option("--interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between polls.")
-@click.option("--webhook", "webhooks", multiple=True, metavar="URL",
-              help="POST JSON alerts here (repeatable).")
+@click.option("--webhook", "webhooks", multiple=True, metavar="URL", envvar="HAPAIR_WEBHOOK",
+              help="POST JSON alerts here (repeatable). Env: HAPAIR_WEBHOOK (URLs separated "
+                   "by spaces; keeps tokens out of the process list).")
 @click.option("--repeat-minutes", type=click.FloatRange(min=0), default=60.0,
               show_default=True, help="Notify again while an alert keeps firing (0: never).")
 @click.option("--backup-max-age-hours", type=click.FloatRange(min=0), default=26.0,

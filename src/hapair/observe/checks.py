@@ -75,7 +75,8 @@ def host_checks(s: PairSnapshot) -> list[HealthCheck]:
 
 
 def postgres_checks(s: PairSnapshot, lim: Limits) -> list[HealthCheck]:
-    out = [_primary(s)]
+    out = [_answers(n) for n in s.nodes]
+    out.append(_primary(s))
     out += [_standby(s, r, lim) for r in s.replication]
     out.append(_timelines(s))
     out.append(_from_warnings("postgres.sync", sync_degraded(s, lim),
@@ -86,6 +87,15 @@ def postgres_checks(s: PairSnapshot, lim: Limits) -> list[HealthCheck]:
     out.append(_from_warnings("postgres.slots", inactive_slots(s, lim),
                               "no inactive replication slot holds WAL"))
     return out
+
+
+def _answers(n: NodeSnapshot) -> HealthCheck:
+    pg = n.postgres.value
+    if pg is None:
+        return _hc(f"postgres.{n.name}", False, f"PostgreSQL on {n.name}: {_why(n.postgres)}",
+                   WARNING, n.name)
+    return _hc(f"postgres.{n.name}", True, f"PostgreSQL on {n.name} answers: {pg.role}, "
+                                           f"timeline {pg.timeline}", WARNING, n.name)
 
 
 def _primary(s: PairSnapshot) -> HealthCheck:
@@ -141,9 +151,11 @@ def patroni_checks(s: PairSnapshot) -> list[HealthCheck]:
     else:
         k = key.value
         ttl = f"lease {k.ttl_s} s of {k.granted_ttl_s} s" if k.ttl_s is not None else "no lease"
-        if s.primary and k.holder != s.primary:
-            lead = _hc("patroni.leader", False, f"leader key held by {k.holder} but {s.primary} "
-                                                f"is the writable node ({ttl})", CRITICAL)
+        rogue = [n for n in s.writable if n != k.holder]
+        if rogue:
+            lead = _hc("patroni.leader", False, f"{' and '.join(rogue)} writable without the "
+                                                f"leader key ({k.holder} holds it, {ttl})",
+                       CRITICAL)
         elif k.ttl_s is not None and k.ttl_s <= 0:
             lead = _hc("patroni.leader", False, f"{k.holder}'s leader lease has expired",
                        CRITICAL)

@@ -127,10 +127,14 @@ class HostSession:
             self.dead = f"{self.t.name} stopped answering ({exc})"
             raise
 
-    def read(self, path: str) -> bytes:
-        if self.dead:
-            raise StepFailed(f"skipped: {self.dead}")
-        return self.t.read_file(path)
+    def read(self, path: str) -> str:
+        """A file's text, within this pass's timeout (FileNotFoundError when missing)."""
+        res = self.run(["cat", "--", path])
+        if not res.ok:
+            if "No such file" in res.stderr:
+                raise FileNotFoundError(path)
+            raise StepFailed(f"cat {path}: {res.stderr.strip()[-200:]}")
+        return res.stdout
 
     def output(self, argv: Sequence[str], what: str, **kw: Any) -> str:
         """stdout of a command that must exit 0; else its stderr's last line."""

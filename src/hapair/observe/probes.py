@@ -71,11 +71,18 @@ SELECT json_build_object(
 
 
 def _int(value: object) -> int | None:
+    """JSON numbers to int without a trip through float (etcd lease ids are 63-bit)."""
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        pass
     try:
         return int(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -144,17 +144,25 @@ def _backup_lines(doc: Doc) -> list[str]:
     return out or ["backups: none found"]
 
 
+def _wide(console: Console) -> Console:
+    """A terminal keeps its width; a pipe or a file gets room for the wide tables."""
+    if console.is_terminal or console.width >= 180:
+        return console
+    return Console(file=console.file, width=180, force_terminal=False)
+
+
 def render_status(doc: Doc, console: Console) -> None:
+    console = _wide(console)
     console.print(node_table(doc))
     for line in _lines(doc):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     warnings = doc.get("warnings") or []
     if warnings:
         console.print("[bold]Warnings[/bold]")
     for w in warnings:
         style = "bold red" if w["severity"] == "critical" else "yellow"
         console.print(f"[{style}]{w['severity'].upper()}[/{style}] ", end="")
-        console.print(w["message"], markup=False, highlight=False)
+        console.print(w["message"], markup=False, highlight=False, soft_wrap=True)
 
 
 def render_check(doc: Doc, console: Console) -> None:
@@ -164,13 +172,15 @@ def render_check(doc: Doc, console: Console) -> None:
     for c in doc["checks"]:
         mark = "[green]ok[/green]" if c["ok"] else "[bold red]FAIL[/bold red]"
         table.add_row(mark, c["name"], c["severity"] if not c["ok"] else "", escape(c["reason"]))
+    console = _wide(console)
     console.print(table)
     bad = doc["failing"]
     total = len(doc["checks"])
     if bad:
         console.print(f"[bold red]{len(bad)} of {total} checks failing:[/bold red] ", end="")
-        console.print(", ".join(bad), markup=False, highlight=False)
+        console.print(", ".join(bad), markup=False, highlight=False, soft_wrap=True)
     else:
         console.print(f"[green]all {total} checks pass[/green]")
     for w in doc.get("warnings") or []:
-        console.print(f"{w['severity']}: {w['message']}", markup=False, highlight=False)
+        console.print(f"{w['severity']}: {w['message']}", markup=False, highlight=False,
+                      soft_wrap=True)

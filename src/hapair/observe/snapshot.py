@@ -284,6 +284,9 @@ class PairSnapshot:
         doc["primary"] = self.primary
         doc["patroni_leader"] = self.patroni_leader
         doc["redis_masters"] = self.redis_masters
+        key = self.leader_key.value
+        if key is not None and key.ttl_s is not None and key.ttl_s >= 0:
+            doc["leader_key"]["expires_at"] = self.taken_at + key.ttl_s  # unless renewed
         for node, out in zip(self.nodes, doc["nodes"], strict=True):
             out["role"] = node.role
             disk = node.disk.value
