@@ -111,6 +111,14 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, dri
     inv = load_inventory(inventory)
     with workflow_context(inv) as ctx:
         p = UpgradeParams(inv, ctx.generated)
+        done = completed_run(ctx.runs_root)
+        if done is not None:
+            # The pair exists; roles may have moved since (switchover, failover). Re-checking
+            # the upgrade's first-time topology would be wrong: `hapair check` is the tool.
+            emit({"already_upgraded": True, "run": done}, output, lambda d, c: c.print(
+                f"already upgraded (run {d['run']}): nothing to do; `hapair check` verifies "
+                "the pair as it is now"))
+            return
         progress("preflight: probing hosts (read-only)")
         pre = run_preflight(ctx, p)
         for risk in pre.risks:
@@ -147,6 +155,15 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, dri
         if drill is not None and not drill.ok:
             raise Unhealthy("the upgrade finished but clients saw failures: "
                             f"{drill.to_dict()['summary']}")
+
+
+def completed_run(runs_root: Path) -> str | None:
+    """The id of the upgrade run that finished every step, if any."""
+    from hapair.exec.journal import History
+
+    runs = History.load(runs_root, "upgrade").runs
+    return next((r.run_id for r in reversed(runs) if r.mode == "apply" and r.result == "ok"),
+                None)
 
 
 def start_load(p: UpgradeParams, allow_any_target: bool) -> LoadGenerator:
