@@ -32,6 +32,7 @@ from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_redis import client
 
 MAX_LAG_BYTES = 1024 * 1024
+SENTINEL_SETTLE_S = 2.0
 
 
 @dataclass
@@ -119,6 +120,12 @@ def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
     if new == old:
         raise Refused(f"--to {new}: it is already the master")
     sentinel = p.sentinel_hosts[0]
+    with client(p.host(new).address, r.port, r.password) as replica:
+        # Sentinel only promotes a replica whose link is up: check before pausing anyone
+        # (right after a previous switchover the demoted node may still be resyncing).
+        wait_for(f"{new} is a replica with its link up", lambda: (
+            replica.info("replication").get("master_link_status") == "up", "resyncing"), 60, 0.5)
+        time.sleep(SENTINEL_SETTLE_S)  # let the Sentinels refresh their view of it
     started = time.monotonic()
     with client(p.host(old).address, r.port, r.password) as master:
         master.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
@@ -130,13 +137,14 @@ def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
                     "catching up"), 10, 0.05)
             with client(sentinel.address, SENTINEL_PORT, p.sentinel_password) as s:
                 s.execute_command("SENTINEL", "FAILOVER", p.sentinel_master_name)
+            # Bounded tightly: clients wait while writes are paused (the finally releases).
             wait_for(f"the Sentinels name {new}", lambda: (sentinel_master(p) == new,
-                                                           "failover running"), 30)
-            # Writes stay paused until the old master is a replica AND no router still sends
-            # to it: a write released onto a still-master old node would be acknowledged and
-            # then discarded when Sentinel demotes it.
-            wait_for(f"{old} is demoted to a replica", lambda: (
-                master.info("replication").get("role") == "slave", "still master"), 30, 0.1)
+                                                           "failover running"), 10, 0.1)
+            # Writes stay paused until no router sends to the old master any more (HAProxy
+            # also cuts the sessions it had there): a write released onto the old master
+            # while it is still a master would be acknowledged, then discarded when Sentinel
+            # demotes it. (Sentinel's own REPLICAOF waits behind the pause, so the demotion
+            # itself is confirmed after it.)
             for n in p.data_nodes:
                 wait_for(f"{n.name}'s router sends Redis to {new} only", lambda n=n: (
                     router_backend_up(ctx, n.name, f"redis_{new}", new)
@@ -144,4 +152,10 @@ def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
                     "router check pending"), 30, 0.25)
         finally:
             master.execute_command("CLIENT", "UNPAUSE")
-    return SwitchoverResult("redis", old, new, time.monotonic() - started)
+        paused = time.monotonic() - started
+        demoted = wait_for(f"{old} is demoted to a replica", lambda: (
+            master.info("replication").get("role") == "slave",
+            f"{old}: {master.info('replication').get('role')}"), 60, 0.2)
+    result = SwitchoverResult("redis", old, new, paused)
+    result.notes.append(demoted or f"{old} is a replica of {new}")
+    return result
