@@ -39,6 +39,11 @@ class Refused(HapairError):
     exit_code = ExitCode.REFUSED
 
 
+class Unreachable(Refused):
+    """A host cannot be reached. Before a run: refused (exit 3), nothing was touched. During a
+    step the runner turns it into a failed, resumable step (exit 1)."""
+
+
 class StepFailed(HapairError):
     exit_code = ExitCode.STEP_FAILED
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from hapair.errors import HapairError, Refused, StepFailed, UsageError
+from hapair.errors import HapairError, Refused, StepFailed, Unreachable, UsageError
 from hapair.exec.audit import Audit
 from hapair.exec.journal import History, Journal, Result, iso, new_run_id, utcnow
 from hapair.exec.lock import Holder, deploy_lock
@@ -188,7 +188,9 @@ class Runner:
             raise
         except Exception as exc:
             outcome = finish(Result.FAILED, self._reason(exc))
-            if isinstance(exc, HapairError) and not isinstance(exc, StepFailed):
+            # A host lost mid-step is a failed step (exit 1, resumable), not a refusal.
+            if (isinstance(exc, HapairError) and not isinstance(exc, StepFailed)
+                    and not isinstance(exc, Unreachable)):
                 exc.add_note(f"during step {step.id}")
                 raise  # Refused, Unhealthy, UsageError keep their exit codes
             # A HapairError's message is the whole story (and the redacted one is in reason).

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import paramiko
 
-from hapair.errors import Refused, StepFailed, UsageError
+from hapair.errors import Refused, StepFailed, Unreachable, UsageError
 from hapair.exec.base import ExecTransport
 
 _CHUNK = 32768
@@ -163,7 +163,7 @@ class SSHTransport(ExecTransport):
             client.close()
             if policy.offered is not None:
                 raise Refused(self._mismatch(policy.offered)) from None
-            raise Refused(f"{self._where}: unreachable over SSH: {_reason(e)}") from None
+            raise Unreachable(f"{self._where}: unreachable over SSH: {_reason(e)}") from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(self.keepalive)
@@ -186,7 +186,7 @@ class SSHTransport(ExecTransport):
             try:
                 return _session(self._connected(), self.connect_timeout)
             except (paramiko.SSHException, OSError, EOFError) as e:
-                raise Refused(f"{self._where}: unreachable over SSH: {_reason(e)}") from None
+                raise Unreachable(f"{self._where}: unreachable over SSH: {_reason(e)}") from None
 
     # -- commands ---------------------------------------------------------------------------
 

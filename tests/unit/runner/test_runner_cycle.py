@@ -281,3 +281,23 @@ def test_errors_raised_by_an_action(
     assert (type(err.value.__cause__) if err.value.__cause__ else None) is cause
     end = [r for r in read_records(journal.path) if r["event"] == "step.end"][0]
     assert end["result"] == "failed" and str(raised) in end["reason"]
+
+
+def test_a_host_lost_mid_step_is_a_failed_resumable_step() -> None:
+    """Unreachable is a refusal before a run (exit 3) but a failed step during one (exit 1)."""
+    from hapair.errors import ExitCode, Unreachable
+    from hapair.exec.recording import RecordingTransport
+    from hapair.exec.runner import Runner, StepRunFailed
+    from hapair.plan.step import Check, Fn, FnCheck, Plan, Step, StepKind
+
+    def lost(_ctx: object) -> None:
+        raise Unreachable("node2 (10.99.0.12:22): unreachable over SSH: timed out")
+
+    step = Step(id="upgrade/node2/x", host="node2", kind=StepKind.COMMAND, reason="r",
+                action=Fn("x", lost), verify=FnCheck("never", lambda _c: Check(False, "no")))
+    try:
+        Runner({"node2": RecordingTransport("node2")}).run(Plan("upgrade", (step,)))
+    except StepRunFailed as exc:
+        assert exc.exit_code == ExitCode.STEP_FAILED and "unreachable over SSH" in str(exc)
+    else:
+        raise AssertionError("the step should have failed")
