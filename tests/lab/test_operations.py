@@ -72,6 +72,17 @@ def under_load(action) -> tuple[object, dict]:  # type: ignore[no-untyped-def]
     return out, build_report(result, check_writes(result, retry_for=10)).to_dict()
 
 
+def test_check_and_status_on_the_healthy_pair(pair: tuple[Lab, Path]) -> None:
+    _lab, inventory = pair
+    res = hapair("check", "-i", str(inventory), "-o", "json")
+    doc = json.loads(res.stdout)  # one JSON document, even when a check fails
+    assert res.returncode == 0, [c for c in doc["checks"] if not c["ok"]]
+    assert doc["checks"] and all(c["ok"] for c in doc["checks"])
+    status = json.loads(hapair("status", "-i", str(inventory), "-o", "json").stdout)
+    assert status["primary"] == "node1"
+    assert not [w for w in status["warnings"] if w["severity"] != "info"], status["warnings"]
+
+
 def test_postgres_switchover_there_and_back_fails_no_request(pair: tuple[Lab, Path]) -> None:
     lab, inventory = pair
 
