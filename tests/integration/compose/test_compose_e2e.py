@@ -1,8 +1,11 @@
 """Opt-in end-to-end test of ComposeRuntime against a real Docker engine.
 
-Runs only with HAPAIR_DOCKER_E2E=1 and a daemon that answers `docker info` (CI machines have
-neither). It pulls busybox, starts one container in a throwaway project, drives it through
-the runtime, and removes the project (containers, network, volumes) even on failure.
+Runs only with HAPAIR_DOCKER_E2E=1 (CI machines have no Docker engine). Where dockerd is
+installed, the test starts a private engine of its own (private_engine.py: no iptables
+changes, a busybox image imported from Debian's busybox-static, nothing pulled); otherwise it
+uses a daemon that answers `docker info` and pulls busybox. It starts one container in a
+throwaway project, drives it through the runtime, and removes the project (containers,
+network, volumes) and the private engine even on failure.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from private_engine import available, import_busybox, private_engine
 
 from hapair.compose.runtime import ComposeRuntime
 from hapair.exec.local import LocalTransport
@@ -39,17 +43,27 @@ pytestmark = [
 
 COMPOSE = """services:
   hold:
-    image: busybox:1.36
+    image: {image}
     command: ["sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 1; done"]
     stop_grace_period: 5s
 """
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[ComposeRuntime]:
-    if not _daemon_answers():
-        pytest.skip("no Docker daemon answers `docker info`")
-    (tmp_path / "compose.yaml").write_text(COMPOSE)
+def image(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if available() is None:
+        with private_engine() as host:
+            monkeypatch.setenv("DOCKER_HOST", host)  # for docker-compose, run by the runtime
+            yield import_busybox(host)
+    elif _daemon_answers():
+        yield "busybox:1.36"
+    else:
+        pytest.skip(f"no Docker daemon answers `docker info`, and {available()}")
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, image: str) -> Iterator[ComposeRuntime]:
+    (tmp_path / "compose.yaml").write_text(COMPOSE.format(image=image))
     rt = ComposeRuntime(LocalTransport(), f"hapair-e2e-{uuid.uuid4().hex[:8]}",
                         [str(tmp_path / "compose.yaml")], timeout=300.0)
     try:
