@@ -8,30 +8,12 @@ runs/lab-logs-<time>/ before the lab is torn down.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, REPO, UP_TIMEOUT, Lab, run_cli
+from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, keep_logs, run_cli
 
-from hapair.lab.config import LabConfig, config_from_env
-
-
-def _keep_logs(cfg: LabConfig) -> Path | None:
-    hosts_dir = cfg.lab_dir / "hosts"
-    if not hosts_dir.exists():
-        return None
-    dest = REPO / "runs" / f"lab-logs-{time.strftime('%Y%m%d-%H%M%S')}"
-    for host in sorted(p.name for p in hosts_dir.iterdir()):
-        src = hosts_dir / host
-        if (src / "root" / "var" / "log").exists():
-            shutil.copytree(src / "root" / "var" / "log", dest / host / "var-log", symlinks=True)
-        if (src / "console.log").exists():
-            shutil.copy2(src / "console.log", dest / host / "console.log")
-    return dest
+from hapair.lab.config import config_from_env
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +31,5 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         yield Lab(cfg)
     finally:
         if up_failed or request.session.testsfailed:
-            kept = _keep_logs(cfg)
-            if kept:
-                sys.stderr.write(f"\nlab: host logs kept in {kept}\n")
+            keep_logs(cfg)
         run_cli("down", timeout=CLI_TIMEOUT)

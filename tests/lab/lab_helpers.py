@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,29 @@ def run_cli(
             f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}"
         )
     return res
+
+
+def hapair(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """The real `hapair` CLI in a subprocess: exit code, stdout and stderr as a user sees them."""
+    return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def keep_logs(cfg: LabConfig, tag: str = "") -> Path | None:
+    """Each host's /var/log and console to runs/lab-logs[-tag]-<time>/ (after a failure)."""
+    hosts_dir = cfg.lab_dir / "hosts"
+    if not hosts_dir.exists():
+        return None
+    name = "-".join(part for part in ("lab-logs", tag, time.strftime("%Y%m%d-%H%M%S")) if part)
+    dest = REPO / "runs" / name
+    for host in sorted(p.name for p in hosts_dir.iterdir()):
+        src = hosts_dir / host
+        if (src / "root" / "var" / "log").exists():
+            shutil.copytree(src / "root" / "var" / "log", dest / host / "var-log", symlinks=True)
+        if (src / "console.log").exists():
+            shutil.copy2(src / "console.log", dest / host / "console.log")
+    sys.stderr.write(f"\nlab: host logs kept in {dest}\n")
+    return dest
 
 
 @dataclass

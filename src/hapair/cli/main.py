@@ -36,6 +36,7 @@ def _register_subcommands() -> None:
     from hapair.cli import lab as lab_cli
     from hapair.cli import observe as observe_cli
     from hapair.cli import ops as ops_cli
+    from hapair.cli import rollback as rollback_cli
     from hapair.cli import upgrade as upgrade_cli
 
     cli.add_command(inventory_cli.inventory)
@@ -48,6 +49,7 @@ def _register_subcommands() -> None:
     cli.add_command(ops_cli.switchover_cmd)
     cli.add_command(ops_cli.failover_cmd)
     cli.add_command(ops_cli.rejoin_cmd)
+    cli.add_command(rollback_cli.rollback_cmd)
     cli.add_command(init_cli.init)
     cli.add_command(observe_cli.status_cmd)
     cli.add_command(observe_cli.check_cmd)

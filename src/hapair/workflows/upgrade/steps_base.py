@@ -52,8 +52,11 @@ def backup_steps(p: UpgradeParams) -> list[Step]:
     configs = f"{BACKUP_DIR}/configs.tar.gz"
     data = pg.data_dir.lstrip("/")
     # Configuration only: the app's env file (secrets) is deliberately not copied.
+    # etc/hapair/static-addresses: the boot-time service address, for rollback (not the
+    # whole directory: it holds the S3 site's credentials).
     config_paths = ["etc/redis", "etc/nginx", "etc/supervisor", f"{data}/postgresql.conf",
-                    f"{data}/pg_hba.conf", f"{data}/postgresql.auto.conf"]
+                    f"{data}/pg_hba.conf", f"{data}/postgresql.auto.conf",
+                    "etc/hapair/static-addresses"]
     tar_script = 'set -e; out="$1"; shift; umask 077; tar -czf "$out.tmp" -C / ' \
                  '--ignore-failed-read "$@" 2>/dev/null || [ -s "$out.tmp" ]; mv "$out.tmp" "$out"'
     media = f"{BACKUP_DIR}/media-inventory.tsv"
