@@ -35,6 +35,7 @@ from hapair.inventory.fields import (
     key_path,
     no_duplicates,
 )
+from hapair.inventory.monitor import MonitorSettings
 from hapair.inventory.secrets import Secret
 
 Role = Literal["node", "witness", "lb"]
@@ -150,10 +151,25 @@ class Storage(Model):
     access_key: SecretValue
     secret_key: SecretValue
     buckets: tuple[Bucket, ...] = Field(min_length=1)
+    router_port: Port = 9010  # the app's S3 endpoint on each node (127.0.0.1), nginx
+    writer_port: Port = 9011  # the write selector behind it (127.0.0.1), HAProxy
+    replication_interval_s: int = Field(default=5, ge=1, le=3600, strict=True)
+    max_delay_s: int = Field(default=30, ge=1, le=86400, strict=True)  # the promised delay
 
     @model_validator(mode="after")
     def _check(self) -> Storage:
         no_duplicates_in(self.buckets, "buckets", "bucket")
+        ports = {"port": self.port, "router_port": self.router_port,
+                 "writer_port": self.writer_port}
+        for key in ("router_port", "writer_port"):
+            clash = [k for k, v in ports.items() if k != key and v == ports[key]]
+            if clash:
+                raise LocatedError((key,), f"{ports[key]} is also {clash[0]}: each needs its "
+                                           "own port")
+        if self.max_delay_s < 2 * self.replication_interval_s:
+            raise LocatedError(("max_delay_s",), f"{self.max_delay_s} is less than two "
+                               f"replication intervals ({self.replication_interval_s} s each): "
+                               "an upload waits up to one interval plus a pass")
         return self
 
 
@@ -224,6 +240,7 @@ class Inventory(Model):
     hosts: tuple[Host, ...]
     front_door: FrontDoor
     services: Services
+    monitor: MonitorSettings = MonitorSettings()  # `hapair monitor`'s alert damping
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="")

@@ -324,6 +324,15 @@ def disk_checks(s: PairSnapshot, lim: Limits) -> list[HealthCheck]:
     return out
 
 
+def storage_checks(s: PairSnapshot) -> list[HealthCheck]:
+    """Object storage: storage.routes.NODE, storage.replication.NODE, storage.canary,
+    storage.consistency (observe/storage.py)."""
+    from hapair.observe.storage import storage_checks as checks_of
+
+    return [HealthCheck(name, check, severity, node) for name, check, severity, node
+            in checks_of(s)]
+
+
 CheckGroup = Callable[[PairSnapshot, Limits], Iterable[HealthCheck]]
 
 GROUPS: tuple[CheckGroup, ...] = (
@@ -336,6 +345,7 @@ GROUPS: tuple[CheckGroup, ...] = (
     pgbouncer_checks,
     lambda s, _l: http_checks(s),
     disk_checks,
+    lambda s, _l: storage_checks(s),
 )
 
 

@@ -10,12 +10,13 @@ same pass, so one dead host costs one timeout, not one per probe.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import redis
@@ -64,6 +65,9 @@ from hapair.observe.snapshot import (
     observe,
 )
 from hapair.observe.targets import HostTarget, NodeTargets, Targets
+
+if TYPE_CHECKING:
+    from hapair.observe.storage import NodeStorage, StorageSnapshot
 
 PROBE_TIMEOUT = 3.0  # the controller's HTTP and RESP requests
 SSH_TIMEOUT = 10.0  # one command on a host
@@ -156,6 +160,7 @@ class HostSide:
     pgbouncer: Fact[PgBouncerState] = field(default_factory=Fact)
     vip: Fact[bool] = field(default_factory=Fact)
     backups: Fact[tuple[BackupSeen, ...]] = field(default_factory=Fact)
+    storage: NodeStorage | None = None  # object storage: write selector and pull loop
 
 
 def probe_host(transport: Transport, host: HostTarget, node: NodeTargets | None,
@@ -190,6 +195,8 @@ def probe_host(transport: Transport, host: HostTarget, node: NodeTargets | None,
             out.vip = observe(lambda: parse_holds_vip(s.output(vip_probe_argv(iface), "ip addr"),
                                                       vip))
         out.backups = observe(lambda: newest_backups(s, node))
+        if targets.storage is not None:
+            out.storage = _node_storage(s, targets, node.name)
     return out
 
 
@@ -202,6 +209,7 @@ def _all_failed(ssh: Fact[bool], why: str, host: HostTarget, node: NodeTargets |
         out.etcd, out.leader_key = down, down
     if node is not None:
         out.postgres = out.disk = out.router = out.pgbouncer = out.backups = down
+        out.storage = _storage_down(node.name, down)
         out.vip = down if node.vip_interface else Fact()
     return out
 
@@ -327,7 +335,9 @@ def sentinel_state(io: Io, targets: Targets, ep: Endpoint) -> SentinelState:
 
 
 def gather(targets: Targets, transports: Mapping[str, Transport], io: Io | None = None,
-           *, ssh_timeout: float = SSH_TIMEOUT) -> PairSnapshot:
+           *, ssh_timeout: float = SSH_TIMEOUT, storage_canary: bool = True) -> PairSnapshot:
+    """`storage_canary`: write (and delete) a canary object to measure the replication
+    delay — the one write of a pass; off, storage is only listed."""
     io = io or Io()
     started = io.clock()
     t0 = time.monotonic()
@@ -345,6 +355,8 @@ def gather(targets: Targets, transports: Mapping[str, Transport], io: Io | None 
         http_f = {(n.name, x.name): pool.submit(http_check, io, x.name, x.url)
                   for n in targets.nodes for x in n.http}
         door_f = pool.submit(http_check, io, "front_door", targets.front_door_url)
+        storage_f = later(lambda: _storage(io, targets, started, storage_canary)) \
+            if targets.storage is not None else None
         sides = {name: f.result() for name, f in host_f.items()}
         hosts = tuple(HostSnapshot(h.name, sides[h.name].ssh, sides[h.name].etcd,
                                    sentinel_f[h.name].result() if h.name in sentinel_f
@@ -360,12 +372,14 @@ def gather(targets: Targets, transports: Mapping[str, Transport], io: Io | None 
             for n in targets.nodes)
         cluster = cluster_f.result()
         door = door_f.result()
+        storage = _with_nodes(storage_f.result(), sides, targets) if storage_f else Fact()
     return PairSnapshot(
         cluster=targets.cluster, durability=targets.durability, taken_at=started,
         duration_s=round(time.monotonic() - t0, 3), witness=targets.witness, hosts=hosts,
         nodes=nodes, patroni=cluster, leader_key=_first_leader_key(sides, targets),
         front_door=door, front_door_kind=targets.front_door_kind, vip=targets.vip,
-        replication=derive_replication(nodes), missing_secrets=targets.missing_secrets)
+        replication=derive_replication(nodes), missing_secrets=targets.missing_secrets,
+        storage=storage)
 
 
 def _host_side(transports: Mapping[str, Transport], host: HostTarget, targets: Targets,
@@ -391,3 +405,36 @@ def _first_leader_key(sides: Mapping[str, HostSide], targets: Targets) -> Fact[L
         if fact.error:
             errors.append(f"{h.name}: {fact.error}")
     return Fact(error="; ".join(errors) or "no healthy etcd member answered")
+
+
+# --- object storage (observe/storage.py) -----------------------------------------------------
+
+
+def _node_storage(s: HostSession, targets: Targets, node: str) -> NodeStorage:
+    from hapair.observe.storage import node_storage
+
+    assert targets.storage is not None
+    return node_storage(s, targets.storage.node(node), time.time())
+
+
+def _storage_down(node: str, down: Fact[Any]) -> NodeStorage:
+    from hapair.observe.storage import NodeStorage
+
+    return NodeStorage(node, down, down)
+
+
+def _storage(io: Io, targets: Targets, now: float, canary: bool) -> StorageSnapshot:
+    from hapair.observe.storage import gather_storage
+
+    assert targets.storage is not None
+    return gather_storage(targets.storage, io.http, {}, now=now, timeout=PROBE_TIMEOUT,
+                          canary=canary)
+
+
+def _with_nodes(fact: Fact[StorageSnapshot], sides: Mapping[str, HostSide],
+                targets: Targets) -> Fact[StorageSnapshot]:
+    if targets.storage is None or fact.value is None:
+        return fact
+    nodes = tuple(sides[n.name].storage or _storage_down(n.name, Fact(error="not probed"))
+                  for n in targets.storage.nodes if n.name in sides)
+    return Fact(dataclasses.replace(fact.value, nodes=nodes))

@@ -5,27 +5,42 @@ Probes other layers already have are reused where they live: etcd health/status
 Redis INFO and Sentinel replies (components/redis/probe.py), HAProxy `show stat`
 (components/router/stats.py), the VIP (components/keepalived), PgBouncer SHOW
 (components/pgbouncer/admin.py). What is new here: one SQL probe for a node's whole
-replication state, `df` with the total, Patroni's leader key and its lease in etcd, and the
-newest backup per kind.
+replication state, `df` with the total, Patroni's leader key and its lease in etcd, the
+newest backup per kind, one Sentinel's view of the master and an HTTP health answer (these
+two take the connection or the GET as an argument, so `gather` and the upgrade's final
+checks share them).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import httpx
+import redis
 
 from hapair.components.patroni.probe import NodeStatus
 from hapair.components.pgdump import parse_lsn
+from hapair.components.redis.probe import (
+    ckquorum,
+    get_master_addr,
+    parse_ckquorum,
+    parse_master_addr,
+    parse_sentinel_entries,
+    sentinel_sentinels,
+)
 from hapair.errors import StepFailed
 from hapair.observe.snapshot import (
     BackupSeen,
     Disk,
+    HttpResult,
     LeaderKey,
     PatroniNode,
     PgStatus,
     ReplicationRow,
+    SentinelState,
     SlotState,
 )
 from hapair.workflows.backup.model import BackupEntry, Manifest, entry_from_name
@@ -254,3 +269,46 @@ def _iso_epoch(text: str) -> float | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+# --- Sentinel: one Sentinel's view of the master ------------------------------------------------
+
+Execute = Callable[..., Any]  # a RESP client's execute_command
+
+
+def sentinel_state(execute: Execute, master_name: str,
+                   node_of: Callable[[str | None], str | None]) -> SentinelState:
+    """GET-MASTER-ADDR-BY-NAME, CKQUORUM and SENTINEL SENTINELS over one connection;
+    `node_of` maps the master's address to a node name. NOQUORUM arrives as an error reply:
+    it is an answer, not a failure."""
+    addr = parse_master_addr(execute(*get_master_addr(master_name).words))
+    try:
+        quorum = parse_ckquorum(execute(*ckquorum(master_name).words))
+    except redis.ResponseError as exc:
+        quorum = parse_ckquorum(str(exc))
+    others = parse_sentinel_entries(execute(*sentinel_sentinels(master_name).words))
+    return SentinelState(f"{addr.host}:{addr.port}" if addr else None,
+                         node_of(addr.host if addr else None), quorum.ok, quorum.usable,
+                         quorum.message, len(others))
+
+
+# --- HTTP health --------------------------------------------------------------------------------
+
+HttpGet = Callable[[str, float], tuple[int, str]]  # (url, timeout) -> (status, body)
+
+
+def http_error(exc: Exception, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def http_result(get: HttpGet, name: str, url: str, timeout: float) -> HttpResult:
+    """One GET of a health endpoint; a failed request is the answer (status None)."""
+    try:
+        code, _ = get(url, timeout)
+        return HttpResult(name, url, code)
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the endpoint did not answer
+        return HttpResult(name, url, None, http_error(exc, timeout))

@@ -126,7 +126,14 @@ def _lines(doc: Doc) -> list[str]:
                          f"{'active' if slot['active'] else 'INACTIVE'}, holds "
                          f"{fmt_bytes(slot['retained_bytes'])} ({slot['wal_status']})")
     lines += _backup_lines(doc)
+    lines += _storage_lines(doc)
     return lines
+
+
+def _storage_lines(doc: Doc) -> list[str]:
+    from hapair.observe.storage import status_lines
+
+    return status_lines(doc)
 
 
 def _backup_lines(doc: Doc) -> list[str]:

@@ -16,10 +16,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hapair.components.patroni.probe import ClusterView
 from hapair.components.router.stats import ServerStat
+
+if TYPE_CHECKING:
+    from hapair.observe.storage import StorageSnapshot
 
 T = TypeVar("T")
 
@@ -250,6 +253,7 @@ class PairSnapshot:
     vip: str | None = None
     replication: tuple[StandbyReplication, ...] = ()
     missing_secrets: tuple[str, ...] = ()
+    storage: Fact[StorageSnapshot] = field(default_factory=Fact)  # object storage
 
     def node(self, name: str) -> NodeSnapshot:
         return next(n for n in self.nodes if n.name == name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hapair.components.common import Endpoint, Plain, SecretValue
 from hapair.components.pgdump import PgConn
@@ -17,6 +18,9 @@ from hapair.workflows.backup.nodes import DEFAULT_BACKUP_DIR, DEFAULT_SOCKET_DIR
 from hapair.workflows.context import GeneratedSecrets
 from hapair.workflows.upgrade.params import PGBOUNCER_ADMIN, PGBOUNCER_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_pg import PGPASS
+
+if TYPE_CHECKING:
+    from hapair.observe.storage import StorageTargets
 
 
 class ReadOnlySecrets(GeneratedSecrets):
@@ -81,6 +85,7 @@ class Targets:
     front_door_url: str = ""
     vip: str | None = None
     missing_secrets: tuple[str, ...] = ()
+    storage: StorageTargets | None = None  # object storage (observe/storage.py)
 
     def node(self, name: str) -> NodeTargets:
         return next(n for n in self.nodes if n.name == name)
@@ -148,4 +153,11 @@ def targets_from_params(p: UpgradeParams, *, backup_dir: str = DEFAULT_BACKUP_DI
         front_door_url=f"http://{_url_host(door.address)}:{door.port}{s.backend.health}",
         vip=door.address if door.kind == "vip" else None,
         missing_secrets=missing,
+        storage=_storage_targets(p),
     )
+
+
+def _storage_targets(p: UpgradeParams) -> StorageTargets:
+    from hapair.observe.storage import storage_targets  # storage pulls in boto3 lazily
+
+    return storage_targets(p)

@@ -164,6 +164,22 @@ def pgbouncer_paused(s: PairSnapshot, _l: Limits) -> list[PairWarning]:
     return out
 
 
+def etcd_leader_on_primary(s: PairSnapshot, _l: Limits) -> list[PairWarning]:
+    """etcd's leader on the PostgreSQL primary's host: losing that host makes etcd refresh
+    every lease, Patroni's leader key included, so failover waits up to one TTL more."""
+    if s.witness is None or s.primary is None:
+        return []
+    host = next((h for h in s.hosts if h.name == s.primary), None)
+    member = host.etcd.value if host is not None else None
+    if member is None or not member.is_leader:
+        return []
+    return [PairWarning("etcd_leader_on_primary", "warning",
+                        f"etcd's leader is on {s.primary}, the PostgreSQL primary's host: "
+                        "losing that host adds up to one leader-key TTL (~20 s) to the "
+                        f"failover; move it to {s.witness} (`etcdctl move-leader`, or "
+                        f"`hapair rejoin` of the standby does it)", s.primary)]
+
+
 def missing_secrets(s: PairSnapshot, _l: Limits) -> list[PairWarning]:
     if not s.missing_secrets:
         return []
@@ -174,7 +190,8 @@ def missing_secrets(s: PairSnapshot, _l: Limits) -> list[PairWarning]:
 
 
 RULES: tuple[Rule, ...] = (no_witness, split_brain, vip_holders, sync_degraded, inactive_slots,
-                           low_disk, patroni_paused, pgbouncer_paused, missing_secrets)
+                           low_disk, patroni_paused, pgbouncer_paused, etcd_leader_on_primary,
+                           missing_secrets)
 
 
 def evaluate(s: PairSnapshot, limits: Limits | None = None) -> list[PairWarning]:

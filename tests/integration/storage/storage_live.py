@@ -1,7 +1,9 @@
 """Helpers of the live storage tests: a two-"node" pair on loopback, each node a real
-supervisord in its own temp dir running its S3 site (`rclone serve s3`), and — when the tests
-ask for them — the replication program and the nginx router. Everything is stopped by the pid
-we started (supervisord stops its children first). Ports: 127.0.0.1:18800-18849.
+supervisord in its own temp dir running its S3 site (`rclone serve s3`), a stand-in for its
+Patroni's GET /primary (a tiny HTTP server the test flips), and — when the tests ask for
+them — the replication program, the HAProxy write selector and the nginx router. Everything
+is stopped by the pid we started (supervisord stops its children first).
+Ports (127.0.0.1): sites 47001-2, routers 47011-2, write selectors 47021-2, Patroni 47031-2.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +35,7 @@ T = TypeVar("T")
 RCLONE = str(Path(sys.executable).parent / "rclone")
 SUPERVISORD = shutil.which("supervisord")
 NGINX = "/usr/sbin/nginx"
+HAPROXY = "/usr/sbin/haproxy"
 BUCKETS = ("media-public", "media-private")
 # Awkward on purpose: characters that break ini files, shells and CSV if quoted wrongly.
 CREDENTIALS = S3Credentials(Plain("hapairTestAK01"), Plain("s3c\"r#t;=$x'y"))
@@ -74,6 +79,34 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+class FakePatroni:
+    """GET /primary: 200 while `primary` is set, else 503 — as Patroni answers on the leader
+    and on a replica. `stop()` makes it unreachable (a crashed node)."""
+
+    def __init__(self, port: int, primary: bool = False) -> None:
+        self.primary = primary
+        me = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                code = 200 if self.path == "/primary" and me.primary else 503
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
 @dataclass
 class LiveNode:
     name: str
@@ -83,6 +116,8 @@ class LiveNode:
     proc: subprocess.Popen[bytes]
     runtime: SupervisorRuntime
     storage: StorageNode
+    patroni: FakePatroni | None = field(default=None)
+    writer_port: int = 0
 
     @property
     def site_program(self) -> str:
@@ -102,7 +137,8 @@ class LiveNode:
                 print(f"--- {log} ---\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_node(root: Path, name: str, site_port: int, router_port: int) -> LiveNode:
+def start_node(root: Path, name: str, site_port: int, router_port: int,
+               writer_port: int = 0, patroni_port: int = 0) -> LiveNode:
     d = root / name
     for sub in ("conf.d", "log", "data", "cache", "etc", "state", "router"):
         (d / sub).mkdir(parents=True)
@@ -126,15 +162,25 @@ def start_node(root: Path, name: str, site_port: int, router_port: int) -> LiveN
     router: dict[str, Any] = {
         "port": router_port, "prefix": str(d / "router"),
         "config_path": str(d / "etc" / "router.conf"), "user": "root", "worker_user": "root",
+        "write_to": f"127.0.0.1:{writer_port}",
     }
-    storage = StorageNode(Site(name, "127.0.0.1", site_port), t, rt, settings, router)
+    writer: dict[str, Any] = {
+        "port": writer_port, "config_path": str(d / "etc" / "writer.cfg"),
+        "stats_socket": str(d / "router" / "writer.sock"), "drop_to": None,
+    }
+    storage = StorageNode(Site(name, "127.0.0.1", site_port), t, rt, settings, router, writer,
+                          ("127.0.0.1", patroni_port))
+    node = LiveNode(name, d, site_port, router_port, proc, rt, storage, None, writer_port)
+    node.patroni = FakePatroni(patroni_port)
     assert start_site(setup(), storage, server, f"s3-{name}") == list(BUCKETS)
     assert port_open(site_port)
-    return LiveNode(name, d, site_port, router_port, proc, rt, storage)
+    return node
 
 
 def stop_node(node: LiveNode) -> None:
     """supervisord stops its programs on TERM; we wait for it, by its pid only."""
+    if node.patroni is not None:
+        node.patroni.stop()
     if node.proc.poll() is None:
         node.proc.send_signal(signal.SIGTERM)
         try:
@@ -150,8 +196,10 @@ def pair(prefix: str = "hapair-storage-") -> Iterator[tuple[LiveNode, LiveNode]]
     started: list[LiveNode] = []
     failed = True
     try:
-        started.append(start_node(root, "node1", 18801, 18811))
-        started.append(start_node(root, "node2", 18802, 18812))
+        started.append(start_node(root, "node1", 47001, 47011, 47021, 47031))
+        started.append(start_node(root, "node2", 47002, 47012, 47022, 47032))
+        assert started[0].patroni is not None
+        started[0].patroni.primary = True  # node1 holds the PostgreSQL primary to begin with
         yield started[0], started[1]
         failed = False
     finally:

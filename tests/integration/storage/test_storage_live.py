@@ -1,4 +1,5 @@
-"""Two real sites, the real replication program under supervisord, the real nginx router."""
+"""Two real sites, the real replication programs under supervisord, the real HAProxy write
+selector and nginx router; Patroni's GET /primary is a stand-in the tests flip."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -14,10 +16,10 @@ from botocore.exceptions import ClientError
 from storage_live import (
     BUCKETS,
     RCLONE,
+    FakePatroni,
     LiveNode,
     client,
     get_or_none,
-    processes_mentioning,
     setup,
     wait_for,
 )
@@ -26,22 +28,24 @@ from hapair.components.storage import replication as repl
 from hapair.components.storage.backlog import AckedUpload
 from hapair.components.storage.probe import parse_state
 from hapair.exec.runtime import ServiceState
+from hapair.observe.gather import http_get
+from hapair.observe.storage import StorageNodeTarget, StorageTargets, gather_storage
 from hapair.workflows.storage import (
     backlog,
     check_replication,
-    install_router,
+    install_routing,
     media_rpo,
-    reconcile,
     replication_status,
-    reverse_replication,
     seed_site,
     site_totals,
     start_replication,
+    start_two_way,
     stop_replication,
 )
 
 PUB = BUCKETS[0]
 BOUND_S = 20.0  # every wait for replication: interval (1 s) + a pass + generous slack
+SWITCH_S = 15.0  # the write selector's checks: inter 1 s, fall/rise 2 -> ~3 s, with slack
 
 
 def put(port: int, key: str, body: bytes, bucket: str = PUB) -> None:
@@ -119,17 +123,38 @@ def test_new_uploads_reach_the_peer(nodes: tuple[LiveNode, LiveNode], client_rcl
     assert get_or_none(c2, PUB, "new/0.bin") is not None
 
 
+def primary(n1: LiveNode, n2: LiveNode, which: LiveNode | None) -> None:
+    """Flip the Patroni stand-ins: `which` answers GET /primary with 200, the other 503."""
+    for n in (n1, n2):
+        assert n.patroni is not None
+        n.patroni.primary = n is which
+
+
+def lands_on(port: int, key: str, body: bytes) -> Callable[[], bool]:
+    """A write through a router that lands on the site at `port` (retried while the write
+    selector has no site yet: 503 during the switch)."""
+    def attempt() -> bool:
+        try:
+            client(port).put_object(Bucket=PUB, Key=key, Body=body)
+        except ClientError:
+            return False
+        return True
+    return attempt
+
+
 def test_router_reads_locally_falls_back_and_writes_to_the_writer(
     nodes: tuple[LiveNode, LiveNode],
 ) -> None:
     n1, n2 = nodes
-    s1, s2 = n1.storage.site, n2.storage.site
-    install_router(n1.storage, s2, "node1")
-    install_router(n2.storage, s1, "node1")  # node1 takes writes; no replication running
+    install_routing(n1.storage, n2.storage)
+    install_routing(n2.storage, n1.storage)  # node1 is primary; no replication running
     c1, c2, r2 = client(n1.site_port), client(n2.site_port), client(n2.router_port)
+    wait_for(lambda: lands_on(n2.router_port, "warmup.txt", b"w")()
+             and get_or_none(c1, PUB, "warmup.txt") is not None, "the selector to pick node1",
+             SWITCH_S, every=0.5)
     body = os.urandom(2 * 1024 * 1024 + 3)
     key = "via router/ü x+y.bin"
-    r2.put_object(Bucket=PUB, Key=key, Body=body)  # SigV4 for 127.0.0.1:18812, checked by site1
+    r2.put_object(Bucket=PUB, Key=key, Body=body)  # SigV4 for 127.0.0.1:47012, checked by site1
     assert get_or_none(c1, PUB, key) == body
     assert get_or_none(c2, PUB, key) is None  # never written to the local site
     # boto3's default checksums (aws-chunked upload with a CRC trailer) pass through too
@@ -148,15 +173,26 @@ def test_router_reads_locally_falls_back_and_writes_to_the_writer(
     with pytest.raises(ClientError) as missing:
         r2.get_object(Bucket=PUB, Key="nowhere.bin")
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-    # the peer (the writer) down: local objects still read; writes fail, never land locally
+    # the peer (the writer) down while still primary: local objects still read; writes fail,
+    # never land locally
     c2.put_object(Bucket=PUB, Key="local.txt", Body=b"local")
     n1.stop_site()
     assert get_or_none(r2, PUB, "local.txt") == b"local"
     with pytest.raises(ClientError) as refused:
         r2.put_object(Bucket=PUB, Key="during-outage.txt", Body=b"lost?")
-    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (502, 503)
     assert get_or_none(c2, PUB, "during-outage.txt") is None
     n1.start_site()
+    # no node answers GET /primary (an election, or before Patroni runs): writes land on the
+    # node's own site (HAProxy's backup server) instead of failing; reads still work
+    primary(n1, n2, None)
+    wait_for(lambda: lands_on(n2.router_port, "probe.txt", b"p")()
+             and get_or_none(c2, PUB, "probe.txt") is not None,
+             "writes to fall back to the local site", SWITCH_S, every=0.5)
+    r2.put_object(Bucket=PUB, Key="election.txt", Body=b"e")
+    assert get_or_none(c2, PUB, "election.txt") == b"e"
+    assert get_or_none(c1, PUB, "election.txt") is None
+    assert get_or_none(r2, PUB, key) == body
     # the local site down: reads go to the peer
     n2.stop_site()
     assert get_or_none(r2, PUB, key) == body
@@ -165,44 +201,59 @@ def test_router_reads_locally_falls_back_and_writes_to_the_writer(
     assert get_or_none(client(n1.router_port), PUB, key) == body
 
 
-def test_direction_reversal_after_failover(nodes: tuple[LiveNode, LiveNode]) -> None:
+def test_writes_and_replication_follow_the_primary(nodes: tuple[LiveNode, LiveNode]) -> None:
+    """Unplanned failover and rejoin with nobody touching storage: writes move to node2's
+    site when node2 becomes primary, node1's stranded upload reaches node2 when node1 comes
+    back, node2's uploads reach node1, and on a key that differs the writer's copy wins."""
     n1, n2 = nodes
     s = setup()
     s1, s2 = n1.storage.site, n2.storage.site
     c1, c2 = client(n1.site_port), client(n2.site_port)
-    start_replication(s, n1.storage, n2.storage)
-    install_router(n1.storage, s2, "node1")
-    install_router(n2.storage, s1, "node1")
-    client(n2.router_port).put_object(Bucket=PUB, Key="before.txt", Body=b"before")
-    assert get_or_none(c1, PUB, "before.txt") == b"before"  # written to the writer, node1
+    put(n1.site_port, "conflict.txt", b"node1's version")
+    put(n2.site_port, "conflict.txt", b"node2's version")
+    assert all(c.ok for c in start_two_way(s, n1.storage, n2.storage))
+    for n, peer in ((n1, n2), (n2, n1)):
+        install_routing(n.storage, peer.storage)
+        assert n.runtime.status(repl.PROGRAM).state is ServiceState.RUNNING
+    wait_for(lands_on(n2.router_port, "before.txt", b"before"), "writes via node2's router",
+             SWITCH_S, every=0.5)
+    assert get_or_none(c1, PUB, "before.txt") == b"before"  # on the writer, node1
     wait_for(lambda: get_or_none(c2, PUB, "before.txt") == b"before", "before.txt", BOUND_S)
-    # an upload node1 acknowledged but never replicated, then node1 is lost
+    # node1 (the writer) wins: its version replaces node2's, never the reverse
+    wait_for(lambda: get_or_none(c2, PUB, "conflict.txt") == b"node1's version",
+             "the writer's copy of conflict.txt on node2", BOUND_S)
+    assert get_or_none(c1, PUB, "conflict.txt") == b"node1's version"
+    # an upload node1 acknowledged but node2 never pulled, then node1 is lost
     n2.runtime.stop(repl.PROGRAM)
     put(n1.site_port, "stranded.txt", b"stranded")
     n1.stop_site()
-    rev = reverse_replication(s, n2.storage, None)
-    assert (rev.writer, rev.status) == ("node2", "pending")
-    assert n2.runtime.status(repl.PROGRAM).state is ServiceState.ABSENT
-    settings = n2.storage.replication
-    for path in (settings.conf_path, settings.script_path):
-        assert not processes_mentioning(path), f"a replication process of node2 runs: {path}"
-    install_router(n2.storage, s1, "node2")  # running: a graceful reload, waited for
-    client(n2.router_port).put_object(Bucket=PUB, Key="after.txt", Body=b"after")
+    assert n1.patroni is not None
+    n1.patroni.stop()  # node1's Patroni is gone with it; node2's is promoted
+    primary(n1, n2, n2)
+    n2.runtime.start(repl.PROGRAM)  # keeps pulling (failing) from node1 while it is down
+    wait_for(lands_on(n2.router_port, "after.txt", b"after"), "writes moved to node2",
+             SWITCH_S, every=0.5)
     assert get_or_none(c2, PUB, "after.txt") == b"after"
-    # node1 returns: its stranded upload goes to the writer, then it pulls from node2
+    # node1 returns (its Patroni as a replica): nobody changes a config
+    n1.patroni = FakePatroni(47031)
     n1.start_site()
-    rec = reconcile(s, n1.storage, s2)
-    assert rec.objects == 1  # only stranded.txt: before.txt is there, after.txt is newer
-    assert get_or_none(c2, PUB, "stranded.txt") == b"stranded"
-    rev = reverse_replication(s, n2.storage, n1.storage)
-    assert (rev.writer, rev.receiver, rev.status) == ("node2", "node1", "pulling")
-    assert n1.runtime.status(repl.PROGRAM).state is ServiceState.RUNNING
-    wait_for(lambda: get_or_none(c1, PUB, "after.txt") == b"after", "after.txt on node1", BOUND_S)
+    wait_for(lambda: get_or_none(c2, PUB, "stranded.txt") == b"stranded",
+             "node1's stranded upload on node2 (add-only pull from a non-writer)", BOUND_S)
+    wait_for(lambda: get_or_none(c1, PUB, "after.txt") == b"after", "after.txt on node1",
+             BOUND_S)
+    assert get_or_none(c2, PUB, "conflict.txt") == b"node1's version"  # never overwritten
     rb = check_replication(s, s2, s1, timeout_s=BOUND_S)
     assert rb.ok, rb.check().reason
-    install_router(n1.storage, s2, "node2")
-    client(n1.router_port).put_object(Bucket=PUB, Key="via-node1.txt", Body=b"v")
-    assert get_or_none(c2, PUB, "via-node1.txt") == b"v"
+    wait_for(lands_on(n1.router_port, "via-node1.txt", b"v"), "writes via node1's router",
+             SWITCH_S, every=0.5)
+    assert get_or_none(c2, PUB, "via-node1.txt") == b"v"  # node1's router writes to node2
+    for n, source in ((n1, "node2"), (n2, "node1")):
+        check = replication_status(s, n.storage, source)
+        assert check.ok, check.reason
+    state = parse_state((n1.dir / "state" / "replication.json").read_text())
+    assert state.source_writer is True  # node1 pulls from the writer, node2
+    state = parse_state((n2.dir / "state" / "replication.json").read_text())
+    assert state.source_writer is False  # node2 only adds from node1
 
 
 def test_check_detects_corrupt_and_missing_objects(nodes: tuple[LiveNode, LiveNode]) -> None:
@@ -222,6 +273,17 @@ def test_check_detects_corrupt_and_missing_objects(nodes: tuple[LiveNode, LiveNo
     assert not found.check().ok
     rb = check_replication(s, s1, s2, timeout_s=2.0)  # nothing replicates: the canary fails
     assert (rb.ok, rb.last_seen) == (False, "absent")
+    # what `hapair check` sees (observe/storage.py), against the real sites: node1 writes
+    targets = StorageTargets(replace(s, max_delay_s=30.0), tuple(
+        StorageNodeTarget(n.name, n.storage.site, n.storage.write_target.primary_url,
+                          "/nonexistent.sock", "/nonexistent.json") for n in (n1, n2)))
+    snap = gather_storage(targets, http_get, {}, now=time.time() + 60, timeout=3.0,
+                          canary=False)
+    assert snap.writer.value == "node1" and snap.compared.value is not None
+    assert [(p.key, p.problem) for p in snap.compared.value.settled] == [
+        ("obj/1.bin", "md5"), ("obj/3.bin", "missing")]
+    young = gather_storage(targets, http_get, {}, now=time.time(), timeout=3.0, canary=False)
+    assert young.compared.value is not None and young.compared.value.settled == ()
     # replication's first pass is full, with --checksum: both are repaired
     start_replication(s, n1.storage, n2.storage)
     wait_for(lambda: backlog(s, s1, s2).check().ok, "the backlog to clear", BOUND_S)

@@ -198,7 +198,7 @@ def test_unknown_key_that_is_not_a_string(inv_dir: Path) -> None:
         load()
     assert str(err.value) == (
         "inventory.yaml: 8000: unknown key '8000' (expected one of: version, cluster,"
-        " durability, hosts, front_door, services)"
+        " durability, hosts, front_door, services, monitor)"
     )
 
 

@@ -87,7 +87,7 @@ def node(name: str, **kw: Any) -> NodeSnapshot:
 def etcd(name: str, healthy: bool = True) -> EtcdMemberState:
     ids = {"node1": 11, "node2": 12, "witness": 13}
     return EtcdMemberState(healthy, "" if healthy else "context deadline exceeded",
-                           ids[name], 11, 4, "3.4.23")
+                           ids[name], 13, 4, "3.4.23")  # leader on the witness
 
 
 def sentinel(master: str = "node1", ok: bool = True) -> SentinelState:

@@ -210,3 +210,25 @@ def test_no_patroni_rest_is_a_failing_check_but_leader_key_still_counts() -> Non
 
 def test_pair_builder_defaults() -> None:
     assert pair().primary == "node1" and pair().redis_masters == ["node1"]
+
+
+@pytest.mark.parametrize(("leader", "primary", "witness", "warned"), [
+    (13, "node1", "witness", False),  # on the witness: as the upgrade leaves it
+    (11, "node1", "witness", True),  # on the primary's host
+    (12, "node1", "witness", False),  # on the standby's host: its loss costs no failover
+    (12, "node2", "witness", True),
+    (11, "node1", None, False),  # no witness: no automatic failover to slow down
+])
+def test_etcd_leader_on_the_primarys_host(leader: int, primary: str, witness: str | None,
+                                          warned: bool) -> None:
+    s = healthy()
+    if primary == "node2":
+        s = with_node(s, "node1", postgres=Fact(pg_replica()))
+        s = with_node(s, "node2", postgres=Fact(pg_primary()))
+    hosts = tuple(replace(h, etcd=Fact(replace(h.etcd.value, leader_id=leader)))
+                  for h in s.hosts)
+    s = replace(s, hosts=hosts, witness=witness)
+    found = [w for w in evaluate(s) if w.code == "etcd_leader_on_primary"]
+    assert bool(found) == warned
+    if warned:
+        assert found[0].node == primary and "one leader-key TTL" in found[0].message

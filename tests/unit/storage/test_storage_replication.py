@@ -90,18 +90,36 @@ def test_script_lines() -> None:
         "INTERVAL=2", "FULL_EVERY=120", "OVERLAP=30",
         'timeout --foreground -k 30 "$limit" "$RCLONE" --config "$CONF" copy \\',
         '"node1:$bucket" "node2:$bucket" ' + " ".join(COMMON) + ' "$@"',
-        'copy_bucket "$bucket" 21600 || ok=false',
-        'copy_bucket "$bucket" 600 --max-age "${age}s" --no-traverse || ok=false',
-        "age=$((started - last_ok + OVERLAP))",
+        'copy_bucket "$bucket" 21600 $only || ok=false',
+        'copy_bucket "$bucket" 600 --max-age "${age}s" --no-traverse $only || ok=false',
+        "age=$((started - since + OVERLAP))",
+        'only="--ignore-existing"',
         "unset AWS_CA_BUNDLE",
+        "PRIMARY_URL=''",  # no URL: a one-way pull, the source always writes
     ]:
         assert expected in lines, expected
     code = [ln for ln in lines if not ln.startswith("#")]
     assert not [ln for ln in code if "sync" in ln.split() or "delete" in ln]
 
 
+def test_script_follows_the_writer() -> None:
+    pull = Pull(N1, N2, BUCKETS, source_primary_url="http://10.99.0.11:8008/primary")
+    lines = [ln.strip() for ln in render_script(pull).splitlines()]
+    assert "PRIMARY_URL=http://10.99.0.11:8008/primary" in lines
+    assert ('curl -fsS -o /dev/null --connect-timeout 2 --max-time 3 "$PRIMARY_URL" '
+            "2>/dev/null") in lines
+    assert "if source_is_writer; then writer=true; else writer=false; fi" in lines
+
+
+@pytest.mark.parametrize("url", ["https://x/primary", "http://x/p;rm", "http://x/$(id)",
+                                 "http://a b"])
+def test_pull_rejects_odd_primary_urls(url: str) -> None:
+    with pytest.raises(UsageError, match="source_primary_url"):
+        Pull(N1, N2, BUCKETS, source_primary_url=url)
+
+
 def test_script_is_valid_sh() -> None:
-    text = render_script(Pull(N1, N2, BUCKETS))
+    text = render_script(Pull(N1, N2, BUCKETS, source_primary_url="http://10.0.0.1:8008/primary"))
     result = subprocess.run(["sh", "-n"], input=text.encode(), capture_output=True, timeout=10)
     assert result.returncode == 0, result.stderr
 

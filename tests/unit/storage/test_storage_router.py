@@ -20,7 +20,7 @@ N2 = Site("node2", "10.99.0.12")
 
 
 def params(**kw: object) -> RouterParams:
-    base: dict[str, object] = {"node": "node2", "local": N2, "peer": N1, "writer": "peer"}
+    base: dict[str, object] = {"node": "node2", "local": N2, "peer": N1}
     return RouterParams(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -38,10 +38,11 @@ def block(text: str, opener: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("writer", "write_upstream"), [("peer", "s3_peer"), ("local", "s3_local")]
+    ("write_to", "server"), [(None, "127.0.0.1:9011"), ("127.0.0.1:47011", "127.0.0.1:47011")]
 )
-def test_routing_blocks(writer: str, write_upstream: str) -> None:
-    text = render_router_conf(params(writer=writer))
+def test_routing_blocks(write_to: str | None, server: str) -> None:
+    """Whichever node writes, the config is the same: writes go to the write selector."""
+    text = render_router_conf(params(**({"write_to": write_to} if write_to else {})))
     assert block(text, "upstream s3_local {") == [
         "upstream s3_local {", "server 10.99.0.12:9000;", "keepalive 16;", "}"]
     assert block(text, "upstream s3_peer {") == [
@@ -62,7 +63,9 @@ def test_routing_blocks(writer: str, write_upstream: str) -> None:
     assert block(text, "location @peer {") == [
         "location @peer {", "proxy_pass http://s3_peer;", "}"]
     assert block(text, "location @write {") == [
-        "location @write {", f"proxy_pass http://{write_upstream};", "}"]
+        "location @write {", "proxy_pass http://s3_write;", "}"]
+    assert block(text, "upstream s3_write {") == [
+        "upstream s3_write {", f"server {server};", "keepalive 16;", "}"]
 
 
 def test_server_settings() -> None:
@@ -104,14 +107,15 @@ def test_argv_and_spec() -> None:
     f = router_conf_file(p)
     assert (f.path, f.mode, f.secret) == ("/etc/r/router.conf", 0o644, False)
     assert p.endpoint == "http://127.0.0.1:9010"
-    assert p.writer_site == N1
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"peer": N2}, "both node2"),
-        ({"writer": "node1"}, "not local or peer"),
+        ({"write_to": "node1:9011"}, "write_to address"),
+        ({"write_to": "127.0.0.1"}, "write_to"),
+        ({"write_to": "127.0.0.1:0"}, "write_to port"),
         ({"listen": "localhost"}, "listen"),
         ({"port": 70000}, "port"),
         ({"prefix": "relative"}, "prefix"),

@@ -12,6 +12,7 @@ import pytest
 from hapair.components.common import Plain
 from hapair.components.storage import replication as repl
 from hapair.components.storage import router as s3router
+from hapair.components.storage import writer as s3writer
 from hapair.components.storage.site import S3Credentials, Site
 from hapair.errors import CommandFailed, StepFailed
 from hapair.exec.recording import RecordingTransport, Reply
@@ -24,12 +25,15 @@ from hapair.workflows.storage import (
     StorageNode,
     StorageSetup,
     install_router,
+    install_routing,
+    install_writer,
     replication_status,
-    reverse_replication,
     router_params,
     setup_from_inventory,
     start_replication,
+    start_two_way,
     storage_nodes,
+    writer_params,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -76,8 +80,19 @@ class FakeRuntime:
         return ""
 
 
+class MovingTransport(RecordingTransport):
+    """Records like RecordingTransport and also does `mv -f A B` on its files (the
+    installers compare the installed file with the new one)."""
+
+    def run(self, argv, **kw):  # type: ignore[no-untyped-def,override]
+        result = super().run(argv, **kw)
+        if list(argv[:2]) == ["mv", "-f"] and argv[2] in self.files:
+            self.files[argv[3]] = self.files.pop(argv[2])
+        return result
+
+
 def node(site: Site, running: set[str] | None = None) -> StorageNode:
-    return StorageNode(site, RecordingTransport(site.name), FakeRuntime(running))
+    return StorageNode(site, MovingTransport(site.name), FakeRuntime(running))
 
 
 def rt(n: StorageNode) -> FakeRuntime:
@@ -93,7 +108,7 @@ def tr(n: StorageNode) -> RecordingTransport:
 def test_start_replication_installs_then_starts_on_receiver() -> None:
     writer, receiver = node(N1), node(N2)
     check = start_replication(SETUP, writer, receiver)
-    assert check.ok and check.reason == "node2 pulls new objects from node1 every 5s"
+    assert check.ok and check.reason == "node2 pulls from node1 every 5s as the writer allows"
     t = receiver.transport
     assert isinstance(t, RecordingTransport)
     assert [c.kind for c in t.calls] == ["run", "run", "write_file", "write_file"]
@@ -103,32 +118,32 @@ def test_start_replication_installs_then_starts_on_receiver() -> None:
     assert (conf.mode, conf.owner) == (0o600, "root")
     assert "[node1]" in conf.data.decode() and "[node2]" in conf.data.decode()
     assert t.files["/etc/hapair/storage/replicate.sh"].mode == 0o755
+    assert "PRIMARY_URL=http://10.99.0.11:8008/primary" in tr(receiver).text(
+        "/etc/hapair/storage/replicate.sh")
     assert rt(receiver).calls == [("define", repl.PROGRAM), ("restart", repl.PROGRAM)]
-    assert tr(writer).calls == []  # the writer is not touched
+    assert tr(writer).calls == []  # the source is not touched
 
 
-def test_reverse_with_old_writer_lost() -> None:
-    new_writer = node(N2, running={repl.PROGRAM})
-    rev = reverse_replication(SETUP, new_writer, None)
-    assert (rev.writer, rev.status) == ("node2", "pending")
-    assert rt(new_writer).calls == [("remove", repl.PROGRAM)]
+def test_two_way_pulls_on_both_nodes() -> None:
+    n1, n2 = node(N1), node(N2, )
+    checks = start_two_way(SETUP, n1, n2)
+    assert [c.ok for c in checks] == [True, True]
+    s1 = tr(n1).text("/etc/hapair/storage/replicate.sh")
+    s2 = tr(n2).text("/etc/hapair/storage/replicate.sh")
+    assert '"node2:$bucket" "node1:$bucket"' in s1 and "10.99.0.12:8008/primary" in s1
+    assert '"node1:$bucket" "node2:$bucket"' in s2 and "10.99.0.11:8008/primary" in s2
+    # one rclone.conf content whichever way the node pulls
+    assert tr(n1).files["/etc/hapair/storage/rclone.conf"].data == \
+        tr(n2).files["/etc/hapair/storage/rclone.conf"].data
 
 
-def test_reverse_with_old_writer_back() -> None:
-    new_writer, old_writer = node(N2, running={repl.PROGRAM}), node(N1)
-    rev = reverse_replication(SETUP, new_writer, old_writer)
-    assert (rev.writer, rev.receiver, rev.status) == ("node2", "node1", "pulling")
-    assert rt(new_writer).calls == [("remove", repl.PROGRAM)]
-    script = tr(old_writer).text("/etc/hapair/storage/replicate.sh")
-    assert '"node2:$bucket" "node1:$bucket"' in script
-
-
-def test_minio_reverse_is_nothing_to_do() -> None:
+def test_minio_two_way_is_one_site_replication() -> None:
     setup = StorageSetup("minio", SETUP.buckets, SETUP.credentials)
-    new_writer = node(N2)
-    rev = reverse_replication(setup, new_writer, None)
-    assert rev.status == "pulling"
-    assert rt(new_writer).calls == []
+    n1, n2 = node(N1), node(N2)
+    tr(n1).on_prefix(["/usr/local/bin/mc"], stdout=(DATA / "mc_info_enabled.json").read_text())
+    checks = start_two_way(setup, n1, n2)
+    assert len(checks) == 1 and checks[0].ok
+    assert tr(n2).calls == [] and rt(n1).calls == [] and rt(n2).calls == []
 
 
 def test_minio_add_verified() -> None:
@@ -176,8 +191,8 @@ def test_install_router_tests_before_replacing(running: bool) -> None:
              Reply(stdout=" 50 nginx: worker process\n 60 nginx: worker process\n"),
              Reply(stdout=" 50 nginx: worker process is shutting down\n"
                           " 60 nginx: worker process\n"))
-    p = install_router(n, N1, "node1")
-    assert p.writer == "peer"
+    p = install_router(n, N1)
+    assert p.write_to == "127.0.0.1:9011"
     t = n.transport
     assert isinstance(t, RecordingTransport)
     new = "/etc/hapair/storage/router.conf.new"
@@ -189,6 +204,9 @@ def test_install_router_tests_before_replacing(running: bool) -> None:
         assert rt(n).calls == []
     else:
         assert rt(n).calls == [("define", s3router.PROGRAM), ("start", s3router.PROGRAM)]
+    before = len(t.commands)
+    install_router(n, N1)  # same config again: nothing tested, moved or reloaded
+    assert t.commands[before:] == [t.commands[0]]
 
 
 def test_install_router_keeps_old_config_when_test_fails() -> None:
@@ -197,12 +215,48 @@ def test_install_router_keeps_old_config_when_test_fails() -> None:
     assert isinstance(t, RecordingTransport)
     t.on_prefix(["/usr/sbin/nginx"], returncode=1, stderr="nginx: [emerg] bad")
     with pytest.raises(CommandFailed):
-        install_router(n, N1, "node1")
+        install_router(n, N1)
     assert ("mv", "-f", "/etc/hapair/storage/router.conf.new",
             "/etc/hapair/storage/router.conf") not in t.commands
     assert t.commands[-1] == ("rm", "-f", "/etc/hapair/storage/router.conf.new")
-    with pytest.raises(StepFailed, match="neither"):
-        install_router(n, N1, "node3")
+
+
+def test_install_writer_checks_starts_then_reloads_on_change() -> None:
+    n1, n2 = node(N1), node(N2)
+    p = install_writer(n2, n1)
+    t = tr(n2)
+    new = "/etc/hapair/storage/writer.cfg.new"
+    assert t.commands == [
+        ("install", "-d", "-m", "0755", "/etc/hapair/storage", "/run"),
+        ("/usr/sbin/haproxy", "-c", "-q", "-f", new),
+        ("mv", "-f", new, "/etc/hapair/storage/writer.cfg")]
+    assert rt(n2).calls == [("define", s3writer.PROGRAM), ("start", s3writer.PROGRAM)]
+    assert [x.site.name for x in p.targets] == ["node1", "node2"]
+    # running with pid 77, config changed (another Patroni port): checked, moved, SIGUSR2
+    running = StorageNode(N2, t, _Pid(77), patroni=("10.99.0.12", 8009))
+    t.calls.clear()
+    install_writer(running, n1)
+    assert t.commands[-1] == ("kill", "-USR2", "77")
+    t.calls.clear()
+    install_writer(running, n1)  # unchanged: nothing but the directory
+    assert t.commands == [("install", "-d", "-m", "0755", "/etc/hapair/storage", "/run")]
+
+
+class _Pid(FakeRuntime):
+    def __init__(self, pid: int) -> None:
+        super().__init__({s3writer.PROGRAM})
+        self.pid = pid
+
+    def status(self, name: str) -> ServiceStatus:
+        return ServiceStatus(name, ServiceState.RUNNING, self.pid)
+
+
+def test_install_routing_writer_before_router() -> None:
+    n1, n2 = node(N1), node(N2)
+    install_routing(n2, n1)
+    assert rt(n2).calls == [("define", s3writer.PROGRAM), ("start", s3writer.PROGRAM),
+                            ("define", s3router.PROGRAM), ("start", s3router.PROGRAM)]
+    assert tr(n1).calls == []
 
 
 def test_replication_status_reads_state() -> None:
@@ -241,5 +295,9 @@ def test_storage_nodes_from_context(tmp_path: Path) -> None:
     assert first.transport is ctx.transports["node1"]
     assert isinstance(second.runtime, SupervisorRuntime)
     assert second.runtime.config == "/etc/supervisor/supervisord.conf"
-    p = router_params(second, first.site, "node1")
-    assert (p.port, p.local, p.peer, p.writer) == (9100, N2, N1, "peer")
+    p = router_params(second, first.site)
+    assert (p.port, p.local, p.peer, p.write_to) == (9100, N2, N1, "127.0.0.1:9011")
+    w = writer_params(second, first)
+    assert (w.port, [x.primary_url for x in w.targets]) == (
+        9011, ["http://10.99.0.11:8008/primary", "http://10.99.0.12:8008/primary"])
+    assert second.replication.interval_s == 5 and setup.max_delay_s == 30.0

@@ -8,7 +8,7 @@ MD5 and depends on the part size, so such pairs are compared by size only and co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -214,3 +214,38 @@ def rpo_report(
         elif f.sha256.lower() != u.sha256.lower():
             lost.append(LostUpload(u.key, "corrupt", lost_at - u.acked_at))
     return RpoReport(site, len(ups), tuple(lost))
+
+
+# -- consistency: differences that replication should have removed by now ---------------------
+
+
+def settled(b: Backlog, *, now: float, min_age_s: float) -> Backlog:
+    """The part of a backlog older than `min_age_s` by the writer's LastModified: younger
+    objects may legitimately still be on their way; older ones missing or differing on the
+    other site mean replication failed or a copy was lost or damaged there."""
+    diffs = tuple(d for d in b.differences if now - d.writer.last_modified >= min_age_s)
+    ages = [now - d.writer.last_modified for d in diffs]
+    return Backlog(b.writer, b.other, diffs, b.compared, b.size_only,
+                   max(ages) if ages else None)
+
+
+def consistency_check(
+    writer: str, other: str, problems: Sequence[tuple[str, str, str]], *, compared: int,
+    size_only: int, min_age_s: float, show: int = 10,
+) -> Check:
+    """`problems`: (bucket, key, problem) of the settled differences (see settled()); the
+    failure names the objects (up to `show`)."""
+    if not problems:
+        extra = f", {size_only} by size only" if size_only else ""
+        return Check.passed(f"{other} holds every object of {writer} older than "
+                            f"{min_age_s:g}s intact ({compared} compared{extra})")
+    names = ", ".join(f"{b}/{k} ({p})" for b, k, p in problems[:show])
+    more = f" and {len(problems) - show} more" if len(problems) > show else ""
+    return Check.failed(f"{other} lacks or differs on {len(problems)} object(s) of {writer} "
+                        f"older than {min_age_s:g}s: {names}{more}")
+
+
+def only_on(first: Listing, second: Listing, ignore_prefix: str | None = None) -> int:
+    """Objects of `first` that `second` does not hold (deletes are not replicated)."""
+    return sum(1 for (bucket, key) in first if (bucket, key) not in second
+               and not (ignore_prefix and key.startswith(ignore_prefix)))

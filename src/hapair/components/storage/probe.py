@@ -89,6 +89,7 @@ class ReplicationState:
     last_ok: int  # start of the last successful pass, 0 = none since the program started
     last_full_ok: int
     interval: int
+    source_writer: bool | None = None  # the source took writes at the last pass (None: unknown)
 
 
 def parse_state(text: str) -> ReplicationState:
@@ -99,6 +100,7 @@ def parse_state(text: str) -> ReplicationState:
             ok=bool(d["ok"]), started=int(d["started"]), finished=int(d["finished"]),
             last_ok=int(d["last_ok"]), last_full_ok=int(d["last_full_ok"]),
             interval=int(d["interval"]),
+            source_writer=bool(d["source_writer"]) if "source_writer" in d else None,
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise StepFailed(f"replication state file unreadable: {e}") from None

@@ -1,27 +1,32 @@
-"""Replication for S3 servers other than MinIO: a supervised `rclone copy` PULL.
+"""Replication for S3 servers other than MinIO: a supervised `rclone copy` PULL, both ways.
 
-The engine is rclone; what hapair adds is a schedule. One supervisord program,
-`hapair-s3-replicate`, runs on the node that does NOT take writes (the receiver) and pulls
-from the writing site into its own site:
+The engine is rclone; what hapair adds is a schedule and one rule. A supervisord program,
+`hapair-s3-replicate`, runs on EACH data node and pulls from its peer's site into its own:
 
 - every `interval_s`, a *window* pass: `rclone copy --max-age N --use-server-modtime
   --no-traverse` per bucket, N = time since the start of the last successful pass +
   `overlap_s` (the overlap absorbs clock skew between the nodes and uploads that were still
   in flight). A failed pass widens the next window instead of losing objects;
-- every `full_every_s`, and first after each (re)start, a *full* pass: `rclone copy` of
-  whole buckets. It catches what no window can see (an object uploaded with an old mtime,
-  a window lost across a restart) and rewrites objects whose content differs (`--checksum`:
-  size + MD5 from the listing), so a corrupted copy on the receiver heals.
+- pulling from the WRITER (the peer's Patroni answers GET /primary with 200, asked before
+  every pass): first after each (re)start and every `full_every_s`, a *full* pass of whole
+  buckets with `--checksum` (size + MD5 from the listing): it catches what no window can see
+  and rewrites a copy whose content differs, so a corrupted copy heals from the writer;
+- pulling from a NON-writer (the peer is a standby, down, or not answering): add only
+  (`--ignore-existing`), windows only, from the last good pass (kept across restarts in the
+  state file). This is how uploads a node acknowledged while it was the writer — and that the
+  other node had not pulled yet when it failed — reach the new writer once it is back.
 
-Always `copy`, never `sync`: a sync mirrors deletions, so a writing site that comes up empty
-for a moment (a missing mount, a recreated bucket, a server started on the wrong directory)
-would have it delete every object on the receiver — replication turning one site's fault
-into the loss of both. Consequence: deletes are not propagated (docs/storage.md).
+The rule: only the writer's version overwrites. Whichever site took a write, the other gets
+it; when the same key differs on both sites, the writer's copy wins (the other one is
+rewritten at the next full pass), and a corrupted copy on the non-writer never spreads to
+the writer. Always `copy`, never `sync`: a sync mirrors deletions, so a site that comes up
+empty for a moment (a missing mount, a recreated bucket) would delete every object on the
+other — replication turning one site's fault into the loss of both. Consequence: deletes
+are not propagated (docs/storage.md).
 
-Why pull, on the receiver: the receiver knows what it lacks; the writing node (which also
-holds the PostgreSQL primary) spends nothing on replication; when the writer dies nothing
-has to change on it, and when it comes back it is simply the next receiver. Each rclone run
-is bounded (`timeout --foreground`, so supervisord's group stop reaches rclone too).
+Why pull, on the receiver: the receiver knows what it lacks; when a node dies nothing has to
+change on the other; when it comes back its own loop catches up. Each rclone run is bounded
+(`timeout --foreground`, so supervisord's group stop reaches rclone too).
 
 Secrets: the S3 keys sit in an rclone config file, mode 0600, owned by the program's user.
 (`rclone obscure` does not apply: rclone reads `secret_access_key` as plain text; obscuring
@@ -98,12 +103,17 @@ class ReplicationSettings:
 
 @dataclass(frozen=True)
 class Pull:
-    """Replication into `target` (this node's site) from `source` (the writing site)."""
+    """Replication into `target` (this node's site) from `source` (the peer's site).
+
+    `source_primary_url`: the peer's Patroni `GET /primary`, asked before every pass (200:
+    the source is the writer and its copies overwrite). None: the source is always the writer
+    (a one-way pull, as seeding is)."""
 
     source: Site
     target: Site
     buckets: tuple[str, ...]
     settings: ReplicationSettings = ReplicationSettings()
+    source_primary_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.source.name == self.target.name:
@@ -113,6 +123,10 @@ class Pull:
         for bucket in self.buckets:
             require_bucket(bucket, "replication bucket")
         unique(list(self.buckets), "replication buckets")
+        url = self.source_primary_url
+        if url is not None and (not url.startswith("http://") or any(
+                c in url for c in " '\"\\$`;")):
+            raise UsageError(f"replication: source_primary_url {url!r} is not a plain http URL")
 
 
 # -- rclone config (secret) --------------------------------------------------------------------
@@ -125,7 +139,7 @@ def render_rclone_conf(
     access, secret = credentials.pair()
     unique([s.name for s in sites], "rclone remotes")
     lines = ["# hapair object replication remotes; written by hapair. Holds S3 keys: 0600."]
-    for site in sites:
+    for site in sorted(sites, key=lambda s: s.name):  # same file whichever way it pulls
         lines += [
             f"[{site.name}]",
             "type = s3",
@@ -220,6 +234,7 @@ def render_script(pull: Pull) -> str:
         full_timeout=s.full_timeout_s,
         flags=" ".join(q(f) for f in copy_flags(s, "full")),
         window_flags=" ".join(q(f) for f in _window_only(s)),
+        primary_url=q(pull.source_primary_url or ""),
     )
 
 

@@ -1,8 +1,9 @@
 """The object-storage router on each node: nginx on 127.0.0.1, the app's S3 endpoint.
 
-Writes (every method but GET/HEAD) go to the site that takes writes; reads go to the local
-site and fall back to the peer when the local site answers 404 (an object not copied yet) or
-does not answer (502/503/504). HAProxy, the router for PostgreSQL and Redis, cannot do this
+Writes (every method but GET/HEAD) go to the write selector (writer.py: HAProxy, which sends
+them to the site of the node Patroni names primary); reads go to the local site and fall back
+to the peer when the local site answers 404 (an object not copied yet) or does not answer
+(502/503/504). HAProxy, the router for PostgreSQL and Redis, cannot do this
 per-object fallback (it picks a server before the answer exists); nginx can, with
 `proxy_intercept_errors` and `error_page … = @peer`. The fallback is for reads only: a
 write is never replayed on another site, and interception is off for writes (a 404 of a
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Literal
 
 from hapair.components.common import (
     RenderedFile,
@@ -38,7 +38,6 @@ from hapair.exec.runtime import ServiceSpec
 
 PROGRAM = "hapair-s3-router"
 DEFAULT_PORT = 9010  # the app's endpoint; the site keeps 9000 (proposed inventory field)
-Writer = Literal["local", "peer"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class RouterParams:
     node: str
     local: Site
     peer: Site
-    writer: Writer  # which of the two takes writes (the node holding the PostgreSQL primary)
+    write_to: str = "127.0.0.1:9011"  # the write selector (writer.py), host:port
     listen: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     prefix: str = "/var/lib/hapair/s3-router"  # pid file and temp paths
@@ -63,8 +62,9 @@ class RouterParams:
         require_name(self.node, "storage router node")
         if self.local.name == self.peer.name:
             raise UsageError(f"storage router: local and peer are both {self.local.name}")
-        if self.writer not in ("local", "peer"):
-            raise UsageError(f"storage router writer: {self.writer!r} is not local or peer")
+        host, _, port = self.write_to.rpartition(":")
+        require_ip(host.strip("[]"), "storage router write_to address")
+        require_port(int(port) if port.isdigit() else -1, "storage router write_to port")
         require_ip(self.listen, "storage router listen")
         require_port(self.port, "storage router port")
         for path, what in ((self.prefix, "prefix"), (self.config_path, "config_path"),
@@ -84,10 +84,6 @@ class RouterParams:
             require_positive(value, f"storage router {what}")
 
     @property
-    def writer_site(self) -> Site:
-        return self.local if self.writer == "local" else self.peer
-
-    @property
     def pid_path(self) -> str:
         return posixpath.join(self.prefix, "nginx.pid")
 
@@ -103,8 +99,7 @@ def render_router_conf(p: RouterParams) -> str:
         node=p.node,
         local=p.local,
         peer=p.peer,
-        writer=p.writer_site,
-        writer_upstream="s3_local" if p.writer == "local" else "s3_peer",
+        write_to=p.write_to,
         listen=p.listen,
         port=p.port,
         prefix=p.prefix,
