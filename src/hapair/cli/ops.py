@@ -17,6 +17,8 @@ from hapair.inventory import load_inventory
 from hapair.workflows.context import workflow_context
 from hapair.workflows.ops.failover import failover_drill
 from hapair.workflows.ops.faults import injector_for, is_lab_inventory
+from hapair.workflows.ops.manual_failover import manual_failover
+from hapair.workflows.ops.manual_rules import Choices
 from hapair.workflows.ops.rejoin import rejoin
 from hapair.workflows.ops.switchover import postgres_switchover, redis_switchover
 from hapair.workflows.upgrade.params import UpgradeParams
@@ -51,23 +53,44 @@ def _render_switchovers(doc: dict[str, Any], console: Console) -> None:
     for r in doc["switchovers"]:
         console.print(f"{r['service']}: {r['from']} → {r['to']}, writes paused "
                       f"{r['write_pause_s']} s")
+        events = r.get("breakdown", {}).get("events_s", {})
+        if events:  # where the pause went: seconds since it began
+            console.print("  " + ", ".join(f"{k} {v} s" for k, v in events.items()),
+                          markup=False)
         for note in r["notes"]:
             console.print(f"  {note}", markup=False)
 
 
 @click.command("failover")
 @inventory_option
-@click.option("--test", "test", is_flag=True, required=True,
-              help="Run the failover drill (the only mode so far).")
+@click.option("--test", "test", is_flag=True, help="Run the failover drill.")
+@click.option("--to", "to", metavar="NODE",
+              help="Manual failover to NODE: the emergency path when automatic failover "
+                   "cannot act (no etcd majority). Fences the old primary first.")
+@click.option("--allow-data-loss", is_flag=True,
+              help="--to: promote NODE even when it is not known to be in sync (the report "
+                   "says which WAL window may be lost).")
+@click.option("--old-primary-is-down", is_flag=True,
+              help="--to: the operator's fencing statement: the old primary's host is powered "
+                   "off (needed when hapair cannot reach it to stop it).")
 @click.option("--fault", type=click.Choice(["crash", "partition", "stop"]), default=None,
-              help="crash/partition the primary's host (lab) or stop its services (servers).")
-@click.option("--with-media", is_flag=True, help="Include media uploads in the drill load.")
-@click.option("--allow-any-target", is_flag=True, help="Let the load target a non-lab address.")
+              help="--test: crash/partition the primary's host (lab) or stop its services.")
+@click.option("--with-media/--without-media", default=True, show_default=True,
+              help="--test: include media uploads in the load (and report the media RPO).")
+@click.option("--allow-any-target", is_flag=True, help="--test: let the load target a non-lab "
+                                                       "address.")
 @yes_option
 @output_option
-def failover_cmd(inventory: Path, test: bool, fault: str | None, with_media: bool,
+def failover_cmd(inventory: Path, test: bool, to: str | None, allow_data_loss: bool,
+                 old_primary_is_down: bool, fault: str | None, with_media: bool,
                  allow_any_target: bool, yes: bool, output: OutputFormat) -> None:
-    """The failover drill: fault the primary under load, measure, verify, heal, rejoin."""
+    """The failover drill (--test), or a manual failover to a node (--to NODE)."""
+    if test == (to is not None):
+        raise UsageError("say either --test (the drill) or --to NODE (a manual failover)")
+    if to is not None:
+        _manual_failover(inventory, to, Choices(allow_data_loss, old_primary_is_down), yes,
+                         output)
+        return
     inv = load_inventory(inventory)
     lab = is_lab_inventory(inventory)
     fault = fault or ("crash" if lab else "stop")
@@ -85,6 +108,36 @@ def failover_cmd(inventory: Path, test: bool, fault: str | None, with_media: boo
         raise Unhealthy("failover drill failed: see the report above")
 
 
+def _manual_failover(inventory: Path, to: str, choices: Choices, yes: bool,
+                     output: OutputFormat) -> None:
+    inv = load_inventory(inventory)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Refused("a manual failover fences (stops) the old primary: confirm with -y")
+        click.confirm(f"Fence the old primary and promote {to}?", abort=True, err=True)
+    with workflow_context(inv) as ctx:
+        p = UpgradeParams(inv, ctx.generated)
+        result = manual_failover(ctx, p, to, choices, say=progress).as_dict()
+    emit(result, output, _render_manual)
+    if any(n.startswith("Redis master NOT moved") for n in result["notes"]):
+        raise Unhealthy("PostgreSQL failed over, but the Redis master did not move")
+
+
+def _render_manual(doc: dict[str, Any], console: Console) -> None:
+    t = doc["timings_s"]
+    console.print(f"[bold]manual failover[/bold] {doc['from']} → {doc['to']} ({doc['mode']}; "
+                  f"old primary fenced by {doc['fence']})")
+    console.print(f"  front door writable after {t.get('front_door_writable')} s "
+                  f"(PostgreSQL primary after {t.get('postgres_primary')} s)")
+    if doc["may_have_lost"]:
+        console.print(f"  [bold red]may have lost:[/bold red] {doc['may_have_lost']}",
+                      markup=True)
+    else:
+        console.print(f"  {doc['to']} was in sync: no acknowledged commit lost")
+    for note in doc["notes"]:
+        console.print(f"  {note}", markup=False)
+
+
 def _render_failover(doc: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]failover drill[/bold] ({doc['fault']} of {doc['old_primary']}): "
                   f"{'PASS' if doc['ok'] else 'FAIL'}")
@@ -97,8 +150,18 @@ def _render_failover(doc: dict[str, Any], console: Console) -> None:
     console.print(f"  old primary writable in {doc['old_primary_writable_samples']} of "
                   f"{doc['old_primary_samples']} samples; rejoined: {doc['rejoined']} "
                   f"({doc['rejoin_s']} s)", markup=False)
-    if not doc["media_in_load"]:
-        console.print("  media uploads left out of the load (object replication not yet set up)")
+    media = doc.get("media")
+    if media is not None:
+        lost = media["lost_at_failover"]
+        console.print(f"  media: {media['acknowledged']} uploads acknowledged; "
+                      f"{len(lost)} not on {doc['new_primary']}'s site at the failover "
+                      f"(media RPO {media['rpo_s']} s); unreadable after rejoin: "
+                      f"{len(media['unreadable_after_rejoin'])}", markup=False)
+        for item in lost[:10]:
+            console.print(f"    {item['key']}: {item['problem']}, acknowledged "
+                          f"{item['age_s']} s before the fault", markup=False)
+    elif not doc["media_in_load"]:
+        console.print("  media uploads left out of the load (--without-media)")
     render_table(doc["drill"], console)
 
 
@@ -115,6 +178,11 @@ def rejoin_cmd(inventory: Path, node: str, keep_old_data: bool, output: OutputFo
         p = UpgradeParams(inv, ctx.generated)
         if node not in {n.name for n in p.data_nodes}:
             raise UsageError(f"{node}: not a data node")
-        detail = rejoin(ctx, p, node, keep_old_data=keep_old_data)
-    emit({"node": node, "state": detail}, output,
-         lambda d, c: c.print(f"{d['node']} rejoined: {d['state']}", markup=False))
+        done = rejoin(ctx, p, node, keep_old_data=keep_old_data)
+    emit({"node": node, **done}, output, _render_rejoin)
+
+
+def _render_rejoin(doc: dict[str, Any], console: Console) -> None:
+    console.print(f"{doc['node']} rejoined: {doc['state']}", markup=False)
+    for note in doc["notes"]:
+        console.print(f"  {note}", markup=False)

@@ -11,15 +11,19 @@ from hapair.components.router import (
     check_all_up,
     check_config_argv,
     check_single_up,
+    parse_runtime_reply,
     parse_show_stat,
     redis_proxies,
     render_router_config,
     resp_bulk_pair_hex,
     resp_command_hex,
+    route_commands,
     router_argv,
     servers_up,
+    set_server_health,
     set_server_state,
     show_stat_argv,
+    stats_commands_argv,
 )
 from hapair.errors import StepFailed, UsageError
 
@@ -171,3 +175,55 @@ def test_show_stat_per_node_proxies_and_garbage() -> None:
     assert stats[1].current_sessions == 3
     with pytest.raises(StepFailed, match="header"):
         parse_show_stat("Unknown command")
+
+
+# -- forcing a router over (switchover): runtime commands and their answer --------------------
+
+
+def test_route_commands_down_first_then_up_then_read() -> None:
+    assert route_commands("postgres", "node1", "postgres", "node2") == [
+        "set server postgres/node1 health down",
+        "set server postgres/node2 health up",
+        "show stat",
+    ]
+    argv = stats_commands_argv("/run/haproxy/r.sock", route_commands(
+        "redis_node2", "node2", "redis_node1", "node1"))
+    assert argv[0] == "python3" and argv[-2] == "/run/haproxy/r.sock"
+    assert argv[-1] == ("set server redis_node2/node2 health down; "
+                        "set server redis_node1/node1 health up; show stat")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: set_server_health("postgres", "node1", "stopping"), "not up|down"),
+    (lambda: set_server_health("postgres", "node1; shutdown", "up"), "server"),
+    (lambda: stats_commands_argv("/r.sock", []), "no HAProxy runtime command"),
+    (lambda: stats_commands_argv("/r.sock", ["show stat; shutdown sessions"]), "one HAProxy"),
+    (lambda: stats_commands_argv("relative.sock", ["show stat"]), "stats socket"),
+])
+def test_runtime_builders_refuse(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises((StepFailed, UsageError), match=message):
+        call()
+
+
+def test_runtime_reply_forced_over() -> None:
+    # captured from HAProxy 2.6.12 answering route_commands("postgres", "node1", …, "node2")
+    errors, stats = parse_runtime_reply((DATA / "router_route_reply_ok.txt").read_text())
+    assert errors == []
+    assert servers_up(stats, "postgres") == ["node2"]
+
+
+def test_runtime_reply_with_an_error_names_it() -> None:
+    text = (DATA / "router_route_reply_no_such_server.txt").read_text()
+    errors, stats = parse_runtime_reply(text)
+    assert errors == ["No such server."]
+    assert [s.server for s in stats] == ["node1", "node2"]
+
+
+@pytest.mark.parametrize(("text", "errors", "servers"), [
+    ("", [], 0),
+    ("Permission denied\n\n", ["Permission denied"], 0),
+    ("\n\n# pxname,svname,status\npostgres,node2,UP\n\n", [], 1),
+])
+def test_runtime_reply_shapes(text: str, errors: list[str], servers: int) -> None:
+    got_errors, stats = parse_runtime_reply(text)
+    assert got_errors == errors and len(stats) == servers

@@ -14,15 +14,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
+from hapair.drill import LoadConfig, LoadGenerator, build_report
+from hapair.drill.checker import check_acks
+from hapair.drill.records import MediaAck, SessionAck
 from hapair.errors import Refused
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops.etcd_leader import etcd_leader, keep_on_witness
 from hapair.workflows.ops.faults import Injector
 from hapair.workflows.ops.pair import cluster, leader, sentinel_master, wait_for
+from hapair.workflows.storage import media_after_failover
 from hapair.workflows.upgrade.params import UpgradeParams
 
-# Media is served by node1's object store until object replication lands (issue 5): a drill
-# that kills node1 would count every upload as failed, so the default mix leaves it out.
+# `--without-media`: the load without uploads (e.g. where object storage is not part of the pair).
 MIX_WITHOUT_MEDIA = {"article.create": 4, "article.read": 4, "article.list": 2,
                      "session.write": 2, "session.read": 2, "frontend": 2}
 
@@ -57,7 +60,7 @@ class WritableSampler:
 
 
 def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *,
-                   rate: float = 20, settle_s: float = 10, with_media: bool = False,
+                   rate: float = 20, settle_s: float = 10, with_media: bool = True,
                    allow_any_target: bool = False, say: Any = print) -> dict[str, Any]:
     if p.names.witness is None:
         raise Refused("no witness: automatic failover is off, there is nothing to drill; "
@@ -69,6 +72,8 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
         raise Refused(f"the pair is not healthy enough for a drill (leader {old}, standby "
                       f"{standby}); fix it first (`hapair status`)")
     new = standby.name
+    witness_t = ctx.transports[p.names.witness]
+    etcd_leader_before = etcd_leader(witness_t, p.etcd_members)
     door = p.inv.front_door
     mix = None if with_media else MIX_WITHOUT_MEDIA
     config = LoadConfig(url=f"http://{door.address}:{door.port}/", duration=None, rate=rate,
@@ -95,7 +100,14 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
     finally:
         load.stop()
         run = load.wait()
-    drill = build_report(run, check_writes(run, retry_for=20, check_sessions=False),
+    # Uploads are replicated asynchronously: the ones the lost node had not passed on yet are
+    # the media RPO, reported apart — the database writes must all survive (sync mode).
+    uploads = [a for a in run.acks if isinstance(a, MediaAck)]
+    media = media_after_failover(p.inv, new, uploads, t_fault) if uploads else None
+    writes = [a for a in run.acks if not isinstance(a, (MediaAck, SessionAck))]
+    drill = build_report(run, check_acks(run.base_url, writes, (),
+                                         allow_any_target=run.config.allow_any_target,
+                                         timeout=run.config.timeout, retry_for=20),
                          faults={f"{injector.kind} {old}": t_fault})
     say(f"healing {old}")
     t_heal = time.monotonic()
@@ -103,6 +115,13 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
     rejoined = wait_for(f"{old} is back as a streaming standby",
                         lambda: _standby(p, old), 180, 1.0)
     sampler.stop()
+    # Once the old primary is back, its stranded uploads reach the new writer: every
+    # acknowledged upload must then be readable through the front door.
+    media_after = None
+    if uploads:
+        media_after = check_acks(run.base_url, uploads, (), timeout=run.config.timeout,
+                                 allow_any_target=run.config.allow_any_target, retry_for=60)
+    etcd_note = keep_on_witness(ctx.transports, p)  # for the next drill: decision 0002
     recovery = run.recovery_after(t_fault, "article.create")  # a database write
     any_write = run.recovery_after(t_fault)
     result.update({
@@ -116,6 +135,17 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
         "rejoined": rejoined,
         "rejoin_s": round(time.monotonic() - t_heal, 1),
         "media_in_load": with_media,
+        "media": None if media is None else {
+            "acknowledged": media.acknowledged,
+            "lost_at_failover": [{"key": x.key, "problem": x.problem, "age_s": round(x.age_s, 2)}
+                                 for x in media.lost],
+            "rpo_s": round(media.rpo_s, 2),
+            "unreadable_after_rejoin": [f"{m.ref}: {m.reason}" for m in
+                                        (*media_after.lost, *media_after.unverified)]
+                                       if media_after is not None else [],
+        },
+        "etcd_leader_at_fault": etcd_leader_before,
+        "etcd_leader_after": etcd_note,
         "drill": drill.to_dict(),
     })
     # Requests fail during an unplanned failover's election window (decision 0002); what
@@ -123,7 +153,8 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
     writes = drill.to_dict()["writes"]
     result["ok"] = (not writes["lost"] and not writes["unverified"] and recovery is not None
                     and result["old_primary_writable_samples"] == 0
-                    and result["sentinel_master"] == new and rejoined is not None)
+                    and result["sentinel_master"] == new and rejoined is not None
+                    and (media_after is None or media_after.ok))
     return result
 
 

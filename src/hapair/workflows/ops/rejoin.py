@@ -1,17 +1,27 @@
 """`hapair rejoin NODE`: an old primary back as a standby. Patroni rewinds it (pg_rewind)
 when it restarts; when a rewind is impossible, the node is re-cloned from the primary
-(`patronictl reinit`), keeping the diverged data directory aside with --keep-old-data."""
+(`patronictl reinit`), keeping the diverged data directory aside with --keep-old-data.
+
+After a manual failover (`failover --to`) etcd was re-formed without the lost members: every
+etcd member that is not in the live cluster is wiped and re-added first (the witness before
+the node), so no two old members can ever make a majority of the old cluster again; then
+the programs the fencing stopped are started again.
+"""
 
 from __future__ import annotations
 
-from hapair.errors import Refused
+from hapair.errors import HapairError, Refused
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops.etcd_leader import keep_on_witness
+from hapair.workflows.ops.etcd_recover import reseed_reachable
+from hapair.workflows.ops.manual_failover import FENCE_ORDER
 from hapair.workflows.ops.pair import cluster, leader, wait_for
 from hapair.workflows.upgrade.params import PATRONI_CONFIG, PATRONICTL_BIN, UpgradeParams
 
 
 def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: bool = False,
-           timeout: float = 300) -> str:
+           timeout: float = 300) -> dict[str, object]:
+    """Returns {"state": …, "notes": […]}."""
     members = cluster(p)
     lead = leader(members)
     if lead is None:
@@ -19,7 +29,22 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
     if node == lead:
         raise Refused(f"{node} is the primary; rejoin is for a standby or an old primary")
     runtime = ctx.runtime(node)
-    runtime.start("patroni")  # a rebooted node's Patroni rewinds and follows by itself
+    notes = reseed_reachable(ctx, p, lead)
+    # What a manual failover's fencing stopped, started again (running ones are left alone);
+    # a rebooted node's Patroni rewinds and follows by itself.
+    for name in reversed(FENCE_ORDER):
+        try:
+            runtime.start(name)
+        except HapairError as exc:
+            notes.append(f"{node}: starting {name}: {exc}")
+    state = _stream(ctx, p, node, lead, keep_old_data, timeout)
+    notes.append(keep_on_witness(ctx.transports, p))
+    return {"state": state, "notes": notes}
+
+
+def _stream(ctx: WorkflowContext, p: UpgradeParams, node: str, lead: str, keep_old_data: bool,
+            timeout: float) -> str:
+    runtime = ctx.runtime(node)
 
     def following() -> tuple[bool, str]:
         me = next((m for m in cluster(p) if m.name == node), None)

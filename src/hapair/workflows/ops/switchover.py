@@ -1,22 +1,30 @@
-"""`hapair switchover`: a planned, lossless change of primary.
+"""`hapair switchover`: a planned, lossless change of primary, with a short write pause.
 
 PostgreSQL: refuse unless the candidate streams with no lag (and is the sync standby in sync
-mode); PgBouncer PAUSE on both nodes (queries wait, none fail); Patroni's own switchover;
-wait until both routers send PostgreSQL to the new primary; RESUME. The old primary follows
-as a standby without a rewind (a clean demotion).
+mode); PgBouncer PAUSE on both nodes at once (queries wait, none fail); Patroni's REST
+`POST /switchover` (the leader demotes cleanly, then the candidate promotes); as soon as the
+candidate answers `/primary` 200, tell both routers through the HAProxy runtime API (old
+server down, new up; health checks confirm); RESUME. The old primary follows as a standby.
 Redis (`--redis`): CLIENT PAUSE WRITE on the master, wait until the replica has the master's
-offset, SENTINEL FAILOVER, wait until the routers follow, CLIENT UNPAUSE. Nothing is lost.
+offset, SENTINEL FAILOVER, wait until the replica is master and every Sentinel names it,
+demote the old master ourselves (REPLICAOF, what Sentinel would do ~8 s later), tell both
+routers, CLIENT UNPAUSE. Writes held by the pause then fail over to the new master (their
+connections are cut, or READONLY) and the app retries them. Nothing acknowledged is lost.
+The report carries the write pause and where its time went (`breakdown`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import redis
 
+from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.errors import Refused, StepFailed
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.pair import (
@@ -24,15 +32,20 @@ from hapair.workflows.ops.pair import (
     leader,
     pause_pgbouncers,
     resume_pgbouncers,
-    router_backend_up,
     sentinel_master,
     wait_for,
 )
+from hapair.workflows.ops.routing import in_parallel, switch_routers
+from hapair.workflows.ops.timeline import Timeline
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_redis import client
 
 MAX_LAG_BYTES = 1024 * 1024
 SENTINEL_SETTLE_S = 2.0
+# The Redis pause's own bound (Redis lifts it by itself if we die). Our waits inside it add
+# up to less (3 + 8 + 5 s + router calls), so it is lifted by us, after the demotion.
+REDIS_PAUSE_MS = 20000
+POLL_S = 0.05
 
 
 @dataclass
@@ -42,14 +55,20 @@ class SwitchoverResult:
     new: str
     paused_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)
 
     def as_dict(self) -> dict[str, Any]:
         return {"service": self.service, "from": self.old, "to": self.new,
-                "write_pause_s": round(self.paused_s, 3), "notes": self.notes}
+                "write_pause_s": round(self.paused_s, 3), "breakdown": self.timeline.as_dict(),
+                "notes": self.notes}
 
 
-def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
-                        to: str | None = None) -> SwitchoverResult:
+class _PatroniRefused(Exception):
+    """Patroni answered the switchover request with an error: stop waiting for /primary."""
+
+
+def _pg_candidate(p: UpgradeParams, to: str | None) -> tuple[str, str]:
+    """(leader, candidate), or Refused with the reason."""
     sync = p.inv.durability in ("sync", "strict")
     members = cluster(p)
     if sync and not any(m.role == "sync_standby" for m in members):
@@ -64,7 +83,7 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
         raise Refused("no PostgreSQL leader: nothing to switch over (see `hapair status`)")
     candidate = to or next((m.name for m in members if m.name != old), None)
     cand = next((m for m in members if m.name == candidate), None)
-    if cand is None or candidate == old:
+    if cand is None or candidate is None or candidate == old:
         raise Refused(f"--to {candidate}: not a standby of the cluster (leader is {old})")
     lag = cand.lag_bytes
     if cand.state != "streaming" or lag is None or lag > MAX_LAG_BYTES:
@@ -73,31 +92,88 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
     if sync and cand.role != "sync_standby":
         raise Refused(f"{candidate} is {cand.role}, not the synchronous standby: refusing a "
                       "switchover that could lose acknowledged commits")
+    return old, candidate
+
+
+def _warm(ctx: WorkflowContext, nodes: list[str]) -> None:
+    """Open the SSH connections now, not inside the pause (the first command opens one)."""
+    in_parallel(lambda n: ctx.transports[n].run(["true"], check=False, timeout=10), nodes)
+
+
+def _patroni_switchover(address: str, old: str, candidate: str,
+                        tl: Timeline) -> tuple[int, str]:
+    # Patroni REST API `POST /switchover` {"leader", "candidate"}: what patronictl calls,
+    # without its process start. It answers once it sees the new leader (it polls the DCS
+    # once a second), so /primary on the candidate is watched in parallel.
+    r = httpx.post(f"http://{address}:8008/switchover",
+                   json={"leader": old, "candidate": candidate}, timeout=60, trust_env=False)
+    tl.mark("patroni_answered")
+    return r.status_code, r.text[:200]
+
+
+def _primary_now(address: str, post: Future[tuple[int, str]]) -> tuple[bool, str]:
+    if post.done() and post.exception() is None:  # a lost answer: /primary still tells
+        status, text = post.result()
+        if status != 200:
+            raise _PatroniRefused(f"Patroni refused the switchover ({status}): {text}")
+    code = httpx.get(f"http://{address}:8008/primary", timeout=2, trust_env=False).status_code
+    return code == 200, f"/primary answered {code}"
+
+
+def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
+                        to: str | None = None) -> SwitchoverResult:
+    old, candidate = _pg_candidate(p, to)
     nodes = [n.name for n in p.data_nodes]
-    new_node = p.host(candidate)
-    started = time.monotonic()
-    pause_pgbouncers(ctx, p, nodes)
+    _warm(ctx, nodes)
+    tl = Timeline()
+    notes: list[str] = []
+    paused: list[str] = []
+    failed: list[str] = []
+
+    def pause(n: str) -> None:
+        pause_pgbouncers(ctx, p, [n])
+        paused.append(n)
+
+    tl.start()
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        r = httpx.post(f"http://{p.host(old).address}:8008/switchover",
-                       json={"leader": old, "candidate": candidate}, timeout=60, trust_env=False)
-        if r.status_code != 200:
-            raise StepFailed(f"Patroni refused the switchover ({r.status_code}): {r.text[:200]}")
-        wait_for(f"{candidate} answers /primary",
-                 lambda: (httpx.get(f"http://{new_node.address}:8008/primary", timeout=2,
-                                    trust_env=False).status_code == 200, "waiting"), 60)
-        for n in nodes:
-            wait_for(f"{n}'s router sends PostgreSQL to {candidate}",
-                     lambda n=n: (router_backend_up(ctx, n, "postgres", candidate),
-                                  "router check pending"), 30, 0.25)
+        in_parallel(pause, nodes)
+        tl.mark("pause_done")
+        post = pool.submit(_patroni_switchover, p.host(old).address, old, candidate, tl)
+        try:
+            wait_for(f"{candidate} answers /primary",
+                     lambda: _primary_now(p.host(candidate).address, post), 60, POLL_S)
+        except _PatroniRefused as exc:
+            raise StepFailed(str(exc)) from None
+        tl.mark("new_primary_200")
+
+        def route_then_resume(n: str) -> str:
+            # A node's PgBouncer reaches the primary through that node's router only: resume
+            # it as soon as its own router is switched, without waiting for the other node.
+            note = switch_routers(ctx, p, [n], ("postgres", old), ("postgres", candidate), tl)
+            paused.remove(n)
+            if resume_pgbouncers(ctx, p, [n]):
+                failed.append(n)
+            tl.mark(f"resume_{n}")
+            return note[0]
+
+        notes += in_parallel(route_then_resume, nodes).values()
     finally:
-        failed = resume_pgbouncers(ctx, p, nodes)
-        paused = time.monotonic() - started
+        in_parallel(lambda n: failed.extend(resume_pgbouncers(ctx, p, [n])), list(paused))
+        tl.mark("resume_done")
+        pool.shutdown(wait=True)  # the POST is bounded by its own timeout
     if failed:
         raise StepFailed(f"switched over, but RESUME failed on {', '.join(failed)}: run "
                          "`RESUME` on their PgBouncer admin console")
-    result = SwitchoverResult("postgres", old, candidate, paused)
-    detail = wait_for(f"{old} follows {candidate} as a standby", lambda: _follows(p, old), 120)
-    result.notes.append(detail)
+    if post.exception() is not None:
+        notes.append(f"Patroni's answer to POST /switchover was lost: {post.exception()}")
+    elif (answer := post.result())[0] != 200:
+        notes.append(f"Patroni answered {answer[0]} ({answer[1]}) after {candidate} became "
+                     "primary")
+    result = SwitchoverResult("postgres", old, candidate, tl.seconds("resume_done") or 0.0,
+                              notes, tl)
+    result.notes.append(wait_for(f"{old} follows {candidate} as a standby",
+                                 lambda: _follows(p, old), 120))
     return result
 
 
@@ -110,6 +186,18 @@ def _follows(p: UpgradeParams, old: str) -> tuple[bool, str]:
             f"{old}: {me.role} {me.state}, lag {me.lag_bytes}")
 
 
+def _local_sentinel_names(p: UpgradeParams, node: str) -> str | None:
+    """The master that `node`'s own Sentinel names (its router's Redis check asks it)."""
+    with client(p.host(node).address, SENTINEL_PORT, p.sentinel_password) as c:
+        addr = parse_master_addr(c.execute_command(*get_master_addr(p.sentinel_master_name).words))
+    return next((n.name for n in p.data_nodes if addr and n.address == addr.host), None)
+
+
+def _routers_sentinels_name(p: UpgradeParams, want: str) -> tuple[bool, str]:
+    names = in_parallel(lambda n: _local_sentinel_names(p, n), [n.name for n in p.data_nodes])
+    return all(v == want for v in names.values()), f"local Sentinels name {names}"
+
+
 def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
                      to: str | None = None) -> SwitchoverResult:
     r = p.inv.services.redis
@@ -119,43 +207,72 @@ def redis_switchover(ctx: WorkflowContext, p: UpgradeParams,
     new = to or next(n.name for n in p.data_nodes if n.name != old)
     if new == old:
         raise Refused(f"--to {new}: it is already the master")
-    sentinel = p.sentinel_hosts[0]
-    with client(p.host(new).address, r.port, r.password) as replica:
+    nodes = [n.name for n in p.data_nodes]
+    new_addr = p.host(new).address
+    with client(new_addr, r.port, r.password) as replica:
         # Sentinel only promotes a replica whose link is up: check before pausing anyone
         # (right after a previous switchover the demoted node may still be resyncing).
         wait_for(f"{new} is a replica with its link up", lambda: (
             replica.info("replication").get("master_link_status") == "up", "resyncing"), 60, 0.5)
-        time.sleep(SENTINEL_SETTLE_S)  # let the Sentinels refresh their view of it
-    started = time.monotonic()
-    with client(p.host(old).address, r.port, r.password) as master:
-        master.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+    time.sleep(SENTINEL_SETTLE_S)  # let the Sentinels refresh their view of it (not paused)
+    _warm(ctx, nodes)
+    wait_for(f"the data nodes' Sentinels name {old}", lambda: _routers_sentinels_name(p, old),
+             30, 0.5)
+    tl = Timeline()
+    try:
+        notes = _redis_paused_switch(ctx, p, old, new, nodes, tl)
+    except redis.RedisError as exc:
+        raise StepFailed(f"Redis switchover {old} -> {new}: {exc}") from None
+    with client(p.host(old).address, r.port, r.password) as demoted:
+        note = wait_for(f"{old} replicates from {new}", lambda: (
+            (i := demoted.info("replication")).get("role") == "slave"
+            and i.get("master_link_status") == "up",
+            f"{old}: role {i.get('role')}, link {i.get('master_link_status')}"), 60, 0.2)
+    return SwitchoverResult("redis", old, new, tl.seconds("resume_done") or 0.0,
+                            [*notes, note], tl)
+
+
+def _redis_paused_switch(ctx: WorkflowContext, p: UpgradeParams, old: str, new: str,
+                         nodes: list[str], tl: Timeline) -> list[str]:
+    """The paused part of the Redis switchover; returns the routers' notes."""
+    r = p.inv.services.redis
+    new_addr = p.host(new).address
+    with (client(p.host(old).address, r.port, r.password) as master,
+          client(new_addr, r.port, r.password) as replica):
+        tl.start()
+        # CLIENT PAUSE WRITE: writes wait, reads go on; REPLICAOF/CONFIG are not write
+        # commands, so they still run while paused (checked on Redis 7.0.15: a held SET
+        # then failed READONLY, unexecuted). Redis docs, CLIENT PAUSE; Redis's own FAILOVER
+        # command does the same but Sentinel would fail back over (redis/redis#13118).
+        master.execute_command("CLIENT", "PAUSE", str(REDIS_PAUSE_MS), "WRITE")
+        tl.mark("pause_done")
         try:
             target = int(master.info("replication")["master_repl_offset"])
-            with client(p.host(new).address, r.port, r.password) as replica:
-                wait_for(f"{new} has the master's offset", lambda: (
-                    int(replica.info("replication").get("slave_repl_offset", -1)) >= target,
-                    "catching up"), 10, 0.05)
+            wait_for(f"{new} has the master's offset", lambda: (
+                int(replica.info("replication").get("slave_repl_offset", -1)) >= target,
+                "catching up"), 3, 0.02)
+            tl.mark("offset_matched")
+            sentinel = p.sentinel_hosts[0]
             with client(sentinel.address, SENTINEL_PORT, p.sentinel_password) as s:
                 s.execute_command("SENTINEL", "FAILOVER", p.sentinel_master_name)
-            # Bounded tightly: clients wait while writes are paused (the finally releases).
-            wait_for(f"the Sentinels name {new}", lambda: (sentinel_master(p) == new,
-                                                           "failover running"), 10, 0.1)
-            # Writes stay paused until no router sends to the old master any more (HAProxy
-            # also cuts the sessions it had there): a write released onto the old master
-            # while it is still a master would be acknowledged, then discarded when Sentinel
-            # demotes it. (Sentinel's own REPLICAOF waits behind the pause, so the demotion
-            # itself is confirmed after it.)
-            for n in p.data_nodes:
-                wait_for(f"{n.name}'s router sends Redis to {new} only", lambda n=n: (
-                    router_backend_up(ctx, n.name, f"redis_{new}", new)
-                    and not router_backend_up(ctx, n.name, f"redis_{old}", old),
-                    "router check pending"), 30, 0.25)
+            tl.mark("sentinel_failover_sent")
+            wait_for(f"{new} is master", lambda: (
+                replica.info("replication").get("role") == "master", "promoting"), 8, POLL_S)
+            tl.mark("new_master")
+            # Sentinel promoted `new`: demote the old master now rather than ~8 s later, when
+            # Sentinel would send the same REPLICAOF: from here no write can be acknowledged
+            # there (held writes fail READONLY when the pause ends, and the app retries).
+            master.execute_command("REPLICAOF", new_addr, str(r.port))
+            with contextlib.suppress(redis.RedisError):  # best effort; Sentinel rewrites too
+                master.execute_command("CONFIG", "REWRITE")
+            tl.mark("old_master_demoted")
+            # Each router's Redis check also asks its node's Sentinel: forcing the router
+            # before that Sentinel names `new` would be overturned by the next check.
+            wait_for(f"the data nodes' Sentinels name {new}",
+                     lambda: _routers_sentinels_name(p, new), 5, POLL_S)
+            tl.mark("sentinels_name_new")
+            return switch_routers(ctx, p, nodes, (f"redis_{old}", old), (f"redis_{new}", new),
+                                  tl)
         finally:
             master.execute_command("CLIENT", "UNPAUSE")
-        paused = time.monotonic() - started
-        demoted = wait_for(f"{old} is demoted to a replica", lambda: (
-            master.info("replication").get("role") == "slave",
-            f"{old}: {master.info('replication').get('role')}"), 60, 0.2)
-    result = SwitchoverResult("redis", old, new, paused)
-    result.notes.append(demoted or f"{old} is a replica of {new}")
-    return result
+            tl.mark("resume_done")

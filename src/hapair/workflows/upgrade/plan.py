@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hapair.exec.supervisor import SupervisorRuntime
 from hapair.plan.step import Plan, StepContext
+from hapair.workflows.ops.etcd_leader import etcd_leader_steps
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.steps_app import deploy_app_steps, repoint_app_steps
 from hapair.workflows.upgrade.steps_base import backup_steps, etcd_steps, software_steps
@@ -44,5 +45,6 @@ def build_plan(p: UpgradeParams) -> Plan:
         *lb_steps(p, runtime_for),
         *vip_steps(p, runtime_for),
         *final_steps(p),
+        *etcd_leader_steps(p),  # last: nothing after it restarts an etcd member
     ]
     return Plan("upgrade", tuple(steps))

@@ -1,0 +1,135 @@
+"""`hapair failover --to NODE` on the lab's upgraded pair (issue 4 item 5, decision 0003).
+
+First: with a healthy witness, the manual path refuses (automatic failover is on). Then "no
+automatic failover": the witness's etcd member and Sentinel are stopped and node1 (the
+primary) loses power, under load through the front door. `failover --to node2` fences by the
+operator's statement, re-forms etcd on node2, promotes it through Patroni, moves the Redis
+master: writes come back, nothing acknowledged is lost (sync mode). Last: the witness's
+Sentinel is started again, node1 boots and `rejoin` brings it back as a standby; node1 is
+sampled all along and is never writable.
+
+One module-scoped lab: `lab up` + `hapair upgrade`, then the tests in file order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, run_cli
+
+from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
+from hapair.lab.config import config_from_env
+from hapair.workflows.ops.failover import MIX_WITHOUT_MEDIA, WritableSampler
+from hapair.workflows.ops.faults import LabInjector
+
+pytestmark = pytest.mark.lab
+
+SLOW = 900.0
+SUPERVISORCTL = "supervisorctl -c /etc/supervisor/supervisord.conf"
+
+
+def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[tuple[Lab, Path]]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    run_cli("up", timeout=UP_TIMEOUT)
+    try:
+        lab = Lab(config_from_env())
+        inventory = Path(lab.status()["inventory"])
+        res = hapair("upgrade", "-i", str(inventory), "-y")
+        assert res.returncode == 0, res.stderr[-3000:]
+        # Where etcd's leader was before the upgrade's last step (ran: moved; skipped: there).
+        print([ln for ln in res.stderr.splitlines() if "etcd.leader" in ln], file=sys.stderr)
+        yield lab, inventory
+    finally:
+        run_cli("down", timeout=CLI_TIMEOUT)
+
+
+def primary_answer(lab: Lab, node: str) -> str:
+    return lab.sh(node, "curl -s -o /dev/null -m 3 -w '%{http_code}' "
+                        f"http://{lab.address(node)}:8008/primary", check=False).stdout.strip()
+
+
+def etcd_members(lab: Lab, via: str) -> list[dict]:
+    out = lab.sh(via, f"ETCDCTL_API=3 etcdctl --endpoints=http://{lab.address(via)}:2379 "
+                      "member list -w json").stdout
+    return json.loads(out)["members"]
+
+
+def test_refused_while_automatic_failover_can_act(pair: tuple[Lab, Path]) -> None:
+    _lab, inventory = pair
+    res = hapair("failover", "-i", str(inventory), "--to", "node2", "-y", "-o", "json")
+    assert res.returncode == 3, res.stderr[-2000:]
+    assert "automatic failover is on" in res.stderr and "hapair switchover" in res.stderr
+    # The upgrade left etcd's leader on the witness, not on the primary's host (decision 0002).
+    status = json.loads(hapair("status", "-i", str(inventory), "-o", "json").stdout)
+    assert status["primary"] == "node1"
+    assert not [w for w in status["warnings"] if w["code"] == "etcd_leader_on_primary"]
+
+
+def test_manual_failover_without_quorum_loses_nothing(pair: tuple[Lab, Path]) -> None:
+    lab, inventory = pair
+    load = LoadGenerator(LoadConfig(url="http://10.99.0.10/", duration=None, rate=10,
+                                    timeout=10, mix=MIX_WITHOUT_MEDIA)).start()
+    try:
+        time.sleep(3)
+        lab.sh("witness", f"{SUPERVISORCTL} stop sentinel etcd")
+        t_fault = time.monotonic()
+        run_cli("crash", "node1")
+        time.sleep(5)
+        # Nothing fails over by itself: no etcd majority, no Sentinel quorum.
+        assert primary_answer(lab, "node2") != "200"
+        res = hapair("failover", "-i", str(inventory), "--to", "node2", "--old-primary-is-down",
+                     "-y", "-o", "json")
+        assert res.returncode == 0, res.stderr[-3000:]
+        doc = json.loads(res.stdout)
+        time.sleep(8)
+    finally:
+        load.stop()
+        run = load.wait()
+    report = build_report(run, check_writes(run, retry_for=20, check_sessions=False)).to_dict()
+    writes = report["writes"]
+    assert writes["lost"] == [] and writes["unverified"] == []
+    assert writes["acknowledged_total"] > 0
+    assert run.recovery_after(t_fault, "article.create") is not None
+    assert doc["in_sync"] is True and doc["may_have_lost"] is None
+    assert doc["mode"] == "forced-dcs" and doc["fence"] == "operator statement"
+    assert not [n for n in doc["notes"] if "NOT moved" in n]
+    assert primary_answer(lab, "node2") == "200"
+    # etcd: node2 plus the re-added witness; node1's member is left out until its rejoin.
+    names = sorted(m.get("name", "") for m in etcd_members(lab, "node2"))
+    assert names == ["node2", "witness"]
+    print(f"manual failover: {doc['timings_s']}; report {report['requests']}", file=sys.stderr)
+
+
+def test_rejoin_after_manual_failover_and_old_primary_never_writable(
+        pair: tuple[Lab, Path]) -> None:
+    lab, inventory = pair
+    lab.sh("witness", f"{SUPERVISORCTL} start sentinel")
+    sampler = WritableSampler(LabInjector("crash"), "node1").start()
+    try:
+        run_cli("boot", "node1", timeout=CLI_TIMEOUT)
+        res = hapair("rejoin", "-i", str(inventory), "node1", "-o", "json")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "streaming" in json.loads(res.stdout)["state"]
+    finally:
+        sampler.stop()
+    assert sampler.samples and sampler.writable_after(0) == 0
+    state = lab.sh("node1", "runuser -u postgres -- psql -Atc 'SELECT pg_is_in_recovery()'")
+    assert state.stdout.strip() == "t"
+    assert primary_answer(lab, "node2") == "200" and primary_answer(lab, "node1") != "200"
+    members = etcd_members(lab, "node2")
+    assert sorted(m.get("name", "") for m in members) == ["node1", "node2", "witness"]
+    assert not any(m.get("isLearner") for m in members)
