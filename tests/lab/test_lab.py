@@ -6,6 +6,7 @@ one does not cascade. The last two tests rebuild over a broken lab and tear it a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from lab_helpers import Lab, run_cli
 from hapair.errors import Refused
 from hapair.exec.ssh import SSHTransport
 from hapair.inventory.load import load_inventory
-from hapair.lab import manager, net, procs
+from hapair.lab import manager, net, procs, quota
 from hapair.lab.state import load as load_state
 
 pytestmark = pytest.mark.lab
@@ -349,3 +350,46 @@ def test_down_leaves_nothing(lab: Lab) -> None:
     ] == []
     again = run_cli("down")  # idempotent
     assert again.returncode == 0
+
+
+# -- CPU quotas (after the tear-down: a bare lab of its own, down again at the end) ---------
+
+
+def _cgroups_of(pids: list[int], version: int) -> set[str | None]:
+    found = set()
+    for pid in pids:
+        try:
+            found.add(quota.cgroup_of(Path(f"/proc/{pid}/cgroup").read_text(), version))
+        except FileNotFoundError:
+            continue  # exited meanwhile
+    return found
+
+
+def test_cpu_quota_holds_the_host_and_down_removes_it(lab: Lab) -> None:
+    h = quota.hierarchy()
+    try:
+        run_cli("up", "--bare", timeout=600)
+        doc = json.loads(run_cli("quota", "node2", "--cpus", "0.25", "-o", "json").stdout)
+        assert doc["cpus"] == pytest.approx(0.25) and doc["cgroup"] == str(h.host_dir("node2"))
+        assert quota.read(h, "node2") == pytest.approx(0.25)
+        assert quota.read(h, "node1") is None  # only the host asked for
+        pidns = load_state(lab.cfg.state_file).host("node2").pidns
+        assert pidns is not None
+        assert _cgroups_of(procs.pids_in_ns("pid", pidns), h.version) == {"/hapair-lab/node2"}
+        # What sshd starts later is inside too, and a busy loop there gets throttled.
+        with _ssh(lab.cfg.inventory_file, "node2") as t:
+            assert "/hapair-lab/node2" in t.run(["cat", "/proc/self/cgroup"]).stdout
+            t.run(["timeout", "2", "sh", "-c", "while :; do :; done"], check=False)
+        stat = (h.host_dir("node2") / "cpu.stat").read_text()
+        assert int(stat.split("nr_throttled ")[1].split()[0]) > 0
+        assert {x["name"]: x["cpu_quota"] for x in lab.status()["hosts"]} == {
+            "node1": None, "node2": pytest.approx(0.25), "witness": None}
+        lab.cli("crash", "node2")
+        lab.cli("boot", "node2")  # a reboot keeps the host's quota
+        pidns = load_state(lab.cfg.state_file).host("node2").pidns
+        assert pidns is not None
+        assert _cgroups_of(procs.pids_in_ns("pid", pidns), h.version) == {"/hapair-lab/node2"}
+        lab.cli("down")
+        assert quota.leftover() == [] and not h.base.exists()
+    finally:
+        run_cli("down", check=False)

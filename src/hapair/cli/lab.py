@@ -30,12 +30,14 @@ def lab() -> None:
 
 @lab.command()
 @click.option("--bare", is_flag=True, help="Hosts only: no single-server stack on node1.")
+@click.option("--cpus-per-host", type=float, default=None, metavar="CPUS",
+              help="Give every host this CPU quota once it is built (see `lab quota`).")
 @output_option
-def up(bare: bool, output: OutputFormat) -> None:
+def up(bare: bool, cpus_per_host: float | None, output: OutputFormat) -> None:
     """Build the lab (after removing any earlier one); print its status."""
     cfg = config_from_env()
     started = time.monotonic()
-    manager.up(cfg, progress, stack=not bare)
+    manager.up(cfg, progress, stack=not bare, cpus_per_host=cpus_per_host)
     progress(f"lab up in {time.monotonic() - started:.0f}s")
     emit(manager.status(cfg), output, render_status)
 
@@ -86,6 +88,18 @@ def crash(host: str) -> None:
 def boot(host: str) -> None:
     """Power on: addresses restored, link up, sshd, supervisord and autostart programs."""
     manager.boot(config_from_env(), host, progress)
+
+
+@lab.command()
+@click.argument("host")
+@click.option("--cpus", type=float, required=True,
+              help="CPUs the host may use, e.g. 0.5 (0: no limit).")
+@output_option
+def quota(host: str, cpus: float, output: OutputFormat) -> None:
+    """Limit every process of HOST to CPUS CPUs (a cgroup; kept by boot, removed by down)."""
+    result = manager.set_quota(config_from_env(), host, cpus, progress)
+    emit(result, output, lambda d, c: c.print(f"{d['host']}: {d['cpus']:g} CPU "
+                                               f"({d['processes']} processes, {d['cgroup']})"))
 
 
 @lab.command()

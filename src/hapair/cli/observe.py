@@ -34,6 +34,7 @@ from hapair.errors import StepFailed, Unhealthy
 from hapair.inventory import Inventory, load_inventory
 from hapair.monitor import (
     DEFAULT_LISTEN,
+    AlertPolicy,
     MetricsServer,
     Monitor,
     SnapshotCollector,
@@ -143,8 +144,9 @@ def _log(line: str) -> None:
 @click.option("--webhook", "webhooks", multiple=True, metavar="URL", envvar="HAPAIR_WEBHOOK",
               help="POST JSON alerts here (repeatable). Env: HAPAIR_WEBHOOK (URLs separated "
                    "by spaces; keeps tokens out of the process list).")
-@click.option("--repeat-minutes", type=click.FloatRange(min=0), default=60.0,
-              show_default=True, help="Notify again while an alert keeps firing (0: never).")
+@click.option("--repeat-minutes", type=click.FloatRange(min=0), default=None,
+              help="Notify again while an alert keeps firing (0: never). Default: the "
+                   "inventory's monitor.renotify_s (60 minutes).")
 @click.option("--backup-max-age-hours", type=click.FloatRange(min=0), default=26.0,
               show_default=True, help="Alert when the newest backup is older (0: no alert).")
 @click.option("--state", "state_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -154,16 +156,19 @@ def _log(line: str) -> None:
               help="Poll once, send alerts, print the metrics on stdout and exit.")
 @click.pass_context
 def monitor_cmd(click_ctx: click.Context, inventory: Path, listen: str, interval: float,
-                webhooks: tuple[str, ...], repeat_minutes: float, backup_max_age_hours: float,
+                webhooks: tuple[str, ...], repeat_minutes: float | None,
+                backup_max_age_hours: float,
                 state_file: Path | None, once: bool) -> None:
     """Export the pair's health to Prometheus and alert webhooks, until stopped."""
     address, port = parse_listen(listen)
     sender = WebhookSender(webhooks)
     limits = Limits(backup_max_age_s=backup_max_age_hours * 3600)
+    policy = _policy(inventory, None if repeat_minutes is None else repeat_minutes * 60,
+                     damped=not once or state_file is not None)
     with _source(click_ctx, inventory) as source:
         collector = SnapshotCollector()
-        monitor = Monitor(source.poll, sender, limits=limits, repeat_s=repeat_minutes * 60,
-                          redact=source.redact, log=_log, collector=collector)
+        monitor = Monitor(source.poll, sender, limits=limits, repeat_s=policy.renotify_s,
+                          redact=source.redact, log=_log, collector=collector, policy=policy)
         if state_file is not None:
             monitor.restore(load_state(state_file))
         try:
@@ -174,6 +179,17 @@ def monitor_cmd(click_ctx: click.Context, inventory: Path, listen: str, interval
         finally:
             if state_file is not None:
                 save_state(state_file, monitor.state())
+
+
+def _policy(inventory: Path, renotify_s: float | None, damped: bool) -> AlertPolicy:
+    """The inventory's `monitor:` section. `--once` without `--state` remembers nothing from
+    one run to the next, so it cannot wait for a condition to hold: no damping then."""
+    settings = load_inventory(inventory).monitor
+    policy = AlertPolicy.from_settings(settings, renotify_s)
+    if not damped:
+        return AlertPolicy.immediate(policy.renotify_s)
+    _log(policy.describe())
+    return policy
 
 
 def _once(monitor: Monitor, collector: SnapshotCollector) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hapair.errors import Refused, StepFailed
-from hapair.lab import local, net, procs
+from hapair.lab import local, net, procs, quota
 from hapair.lab.config import BRIDGE, LabConfig
 from hapair.lab.hostfs import remove_created_mountpoints
 
@@ -31,6 +31,9 @@ def teardown(cfg: LabConfig, say: Callable[[str], None]) -> None:
     if net.link_exists(BRIDGE):
         say(f"removing bridge {BRIDGE}")
         local.run(["ip", "link", "delete", BRIDGE])
+    removed = quota.remove_all()  # empty now that the processes are gone
+    if removed:
+        say(f"removed CPU quota cgroups: {', '.join(removed)}")
     _unmount_under(cfg.lab_dir)
     _remove_lab_dir(cfg, say)
     _check_gone(cfg)
@@ -99,6 +102,8 @@ def _check_gone(cfg: LabConfig) -> None:
         left.append(f"mounts {_mounts_under(cfg.lab_dir)}")
     if cfg.lab_dir.exists():
         left.append(str(cfg.lab_dir))
+    if quota.leftover():
+        left.append(f"cgroups {quota.leftover()}")
     if procs.lab_mount_pids(cfg.lab_dir):
         left.append(f"processes {procs.lab_mount_pids(cfg.lab_dir)}")
     if left:

@@ -62,6 +62,9 @@ def power_on(cfg: LabConfig, state: LabState, host: LabHost) -> HostState:
             stdout=console,
             stderr=console,
             env=BASE_ENV,
+            # A host's processes inherit PID 1's working directory: the caller's may be a
+            # per-host mount (/tmp), where some daemons (HAProxy) then refuse to start.
+            cwd="/",
             start_new_session=True,  # not in the CLI's process group: Ctrl-C must not kill it
         )
     pid1 = _wait_pid1(proc, host.name)

@@ -22,6 +22,7 @@ from hapair.lab import (
     local,
     net,
     procs,
+    quota,
     services,
     venv,
 )
@@ -106,8 +107,11 @@ def check_subnet(cfg: LabConfig) -> None:
         )
 
 
-def up(cfg: LabConfig, say: Say, stack: bool = True) -> LabState:
+def up(cfg: LabConfig, say: Say, stack: bool = True,
+       cpus_per_host: float | None = None) -> LabState:
     require_root()
+    if cpus_per_host is not None:
+        quota.check_cpus(cpus_per_host)
     check_tools(REQUIRED_TOOLS + STACK_TOOLS if stack else REQUIRED_TOOLS)
     check_subnet(cfg)
     with lab_lock():
@@ -116,6 +120,9 @@ def up(cfg: LabConfig, say: Say, stack: bool = True) -> LabState:
         state = _build(cfg, say)
         if stack:
             before_stack.build(cfg, say)
+        if cpus_per_host is not None:  # after the build: the stack's setup runs at full speed
+            for h in cfg.hosts:
+                _set_quota(state, h.name, cpus_per_host, say)
         return state
 
 
@@ -183,7 +190,30 @@ def boot(cfg: LabConfig, name: str, say: Say) -> None:
         hs = hosts.power_on(cfg, st, host)
         lab_state.save(cfg.state_file, st)
         hosts.wait_ready(host, hs)
+        if hs.pidns is not None and quota.reapply(name, hs.pidns):
+            say(f"{name}: CPU quota kept ({quota.current(name):g} CPU)")
         _wait_services_settled(cfg, name, say)
+
+
+def set_quota(cfg: LabConfig, name: str, cpus: float, say: Say) -> dict[str, Any]:
+    """Limit every process of HOST to `cpus` CPUs (0: no limit) with a cgroup; `lab down`
+    removes it, `lab boot` keeps it."""
+    require_root()
+    quota.check_cpus(cpus)
+    with lab_lock():
+        st = lab_state.load(cfg.state_file)
+        cfg.host(name)
+        return _set_quota(st, name, cpus, say)
+
+
+def _set_quota(st: LabState, name: str, cpus: float, say: Say) -> dict[str, Any]:
+    hs = st.host(name)
+    if not hosts.alive(hs) or hs.pidns is None:
+        raise Refused(f"{name} is not running: `hapair lab boot {name}` first")
+    result = quota.apply(name, hs.pidns, cpus)
+    limit = f"{cpus:g} CPU" if cpus else "no CPU limit"
+    say(f"{name}: {limit} for its {result['processes']} processes ({result['cgroup']})")
+    return result
 
 
 def _wait_services_settled(cfg: LabConfig, name: str, say: Say) -> None:
@@ -279,6 +309,7 @@ def status(cfg: LabConfig) -> dict[str, Any]:
                 "alive": alive,
                 "pid1": hs.pid1 if alive else None,
                 "partitioned_from": [names.get(p, p) for p in net.partitions(h)],
+                "cpu_quota": quota.current(h.name),  # CPUs; None: no quota, 0: no limit
                 "services": services.host_services(cfg, h.name) if alive else [],
             }
         )

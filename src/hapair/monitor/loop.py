@@ -1,6 +1,6 @@
 """`hapair monitor`: poll the pair, publish metrics, notify webhooks. One poll is a pure
 pipeline around one gather: snapshot → checks, warnings, failovers → metrics, alerts →
-de-duplicated notifications → deliveries.
+damped, de-duplicated notifications (and one event per failover) → deliveries.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hapair.monitor.alerts import Deduper, Notification, alerts_from
+from hapair.monitor.damping import AlertPolicy
 from hapair.monitor.metrics import Observed, SnapshotCollector
-from hapair.monitor.state import FailoverTracker, backup_ages, backup_check
+from hapair.monitor.state import Failover, FailoverTracker, backup_ages, backup_check
 from hapair.monitor.webhook import Report, WebhookSender
 from hapair.observe.checks import run_checks
 from hapair.observe.snapshot import PairSnapshot, redact_tree
@@ -27,14 +28,16 @@ class PollResult:
     observed: Observed
     notifications: list[Notification]
     delivery: Report
-    changes: list[str]
+    changes: list[Failover]
 
 
 class Monitor:
     def __init__(self, poll: Callable[[], PairSnapshot], sender: WebhookSender, *,
                  limits: Limits | None = None, repeat_s: float = 3600.0,
                  redact: Callable[[str], str] = lambda s: s, log: Log = lambda _s: None,
-                 collector: SnapshotCollector | None = None) -> None:
+                 collector: SnapshotCollector | None = None,
+                 policy: AlertPolicy | None = None) -> None:
+        """`policy` None: no damping (every change is notified at the next poll)."""
         self.poll = poll
         self.sender = sender
         self.limits = limits or Limits()
@@ -42,7 +45,8 @@ class Monitor:
         self.log = log
         self.collector = collector or SnapshotCollector()
         self.tracker = FailoverTracker()
-        self.deduper = Deduper(repeat_s)
+        self.policy = policy
+        self.deduper = Deduper(repeat_s, policy=policy)
 
     def poll_once(self) -> PollResult:
         s = self.poll()
@@ -56,11 +60,13 @@ class Monitor:
                             backup_ages(s))
         self.collector.update(observed)
         notes = self.deduper.step(alerts_from(checks), now=s.taken_at)
-        bodies = [redact_tree(n.payload(s.cluster), self.redact) for n in notes]
+        events = [f.payload(s.cluster) for f in changes] + [n.payload(s.cluster) for n in notes]
+        bodies = [redact_tree(b, self.redact) for b in events]
         report = self.sender.send(bodies)
         for n in notes:
-            self.log(self.redact(f"alert {n.status}: {n.alert.alert} ({n.alert.severity}) "
-                                 f"{n.alert.reason}"))
+            flap = " [flapping]" if n.note else ""
+            self.log(self.redact(f"alert {n.status}{flap}: {n.alert.alert} "
+                                 f"({n.alert.severity}) {n.alert.reason}"))
         for line in report.failed:
             self.log(f"webhook not delivered (retried next poll): {line}")
         if report.dropped:
@@ -91,9 +97,10 @@ class Monitor:
             self.tracker.leaders.update({k: v for k, v in leaders.items()
                                          if isinstance(v, str | None)})
         if isinstance(failovers, dict):
-            self.tracker.failovers.update({k: int(v) for k, v in failovers.items()
-                                           if isinstance(v, int)})
+            self.tracker.failovers.update({k: v for k, v in failovers.items()
+                                           if isinstance(v, int) and not isinstance(v, bool)})
         if isinstance(data.get("alerts"), dict):
-            self.deduper = Deduper.from_dict(self.deduper.repeat_s, data["alerts"])
+            self.deduper = Deduper.from_dict(self.deduper.repeat_s, data["alerts"],
+                                             policy=self.policy)
         if isinstance(data.get("outbox"), list):
             self.sender.restore(data["outbox"])

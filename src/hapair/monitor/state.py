@@ -14,6 +14,7 @@ from typing import Any
 
 from hapair.check import Check
 from hapair.errors import UsageError
+from hapair.monitor.alerts import iso
 from hapair.observe.checks import WARNING, HealthCheck
 from hapair.observe.snapshot import PairSnapshot
 from hapair.observe.warnings import Limits
@@ -22,15 +23,47 @@ SERVICES = ("postgres", "redis")
 STATE_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Failover:
+    """The leader of a service changed between two polls."""
+
+    service: str  # postgres | redis
+    old: str
+    new: str
+    at: float  # the poll that saw the new leader
+    count: int  # failovers of this service seen so far, this one included
+
+    def __str__(self) -> str:
+        return f"{self.service}: leader changed from {self.old} to {self.new}"
+
+    def payload(self, cluster: str) -> dict[str, Any]:
+        """The webhook body of a failover: an event (no `resolved` follows)."""
+        what = "primary" if self.service == "postgres" else "master"
+        return {
+            "alert": f"failover.{self.service}",
+            "severity": "warning",
+            "node": self.new,
+            "reason": f"{self.service} {what} moved from {self.old} to {self.new} "
+                      f"(failover {self.count} seen by this monitor)",
+            "since": iso(self.at),
+            "status": "event",
+            "cluster": cluster,
+            "service": self.service,
+            "old_primary": self.old,
+            "new_primary": self.new,
+        }
+
+
 @dataclass
 class FailoverTracker:
     """A failover seen = the leader changed between two polls (a poll without a leader, the
-    failover in progress, keeps the last known one)."""
+    failover in progress, keeps the last known one). The first leader ever seen is not a
+    failover; with the state file, the leader seen before a restart is the one compared."""
 
     leaders: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(SERVICES))
     failovers: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 0))
 
-    def observe(self, s: PairSnapshot) -> list[str]:
+    def observe(self, s: PairSnapshot) -> list[Failover]:
         now = {"postgres": s.patroni_leader or s.primary,
                "redis": s.redis_masters[0] if len(s.redis_masters) == 1 else None}
         changes = []
@@ -40,7 +73,8 @@ class FailoverTracker:
                 continue
             if before is not None and leader != before:
                 self.failovers[service] = self.failovers.get(service, 0) + 1
-                changes.append(f"{service}: leader changed from {before} to {leader}")
+                changes.append(Failover(service, before, leader, s.taken_at,
+                                        self.failovers[service]))
             self.leaders[service] = leader
         return changes
 

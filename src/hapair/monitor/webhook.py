@@ -60,10 +60,10 @@ class Report:
 
 
 class WebhookSender:
-    def __init__(self, urls: Sequence[str], post: Post = http_post, *, max_attempts: int = 5,
+    def __init__(self, urls: Sequence[str], post: Post | None = None, *, max_attempts: int = 5,
                  max_queue: int = 500) -> None:
         self.urls = [check_url(u) for u in urls]
-        self.post = post
+        self.post = post or http_post
         self.max_attempts = max_attempts
         self.max_queue = max_queue
         self.pending: list[Delivery] = []

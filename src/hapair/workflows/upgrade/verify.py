@@ -6,6 +6,8 @@
 - both nodes' backends healthy and both load balancers answering;
 - the front door answering.
 `facts()` gathers them (for the report); `final_steps()` turns them into PROBE steps.
+The probes are observe's (hapair.observe.probes): the one-query PostgreSQL status, one
+Sentinel's view of the master, an HTTP health answer — what `status` and `check` read.
 """
 
 from __future__ import annotations
@@ -16,56 +18,66 @@ from typing import Any
 import httpx
 import redis
 
-from hapair.components.redis.probe import ckquorum, get_master_addr, parse_master_addr
+from hapair.errors import HapairError
 from hapair.exec.transport import Transport
+from hapair.observe import probes
+from hapair.observe.snapshot import ReplicationRow, SentinelState
 from hapair.plan.step import Check, Step, StepContext, StepKind
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.stepkit import guarded, psql_argv
 from hapair.workflows.upgrade.steps_redis import client
 
 PLAN = "upgrade"
-REPLICATION_SQL = ("SELECT application_name, state, sync_state, "
-                   "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication")
+HTTP_TIMEOUT = 5.0
 
 
-def replication_rows(t: Transport, database: str) -> list[dict[str, str]]:
-    res = t.run(psql_argv(database), input=REPLICATION_SQL, user="postgres", timeout=30)
-    rows = []
-    for line in res.stdout.splitlines():
-        name, state, sync, lag = (line.split("|") + ["", "", "", ""])[:4]
-        rows.append({"standby": name, "state": state, "sync_state": sync, "replay_lag_bytes": lag})
-    return rows
+def replication(t: Transport, database: str) -> tuple[ReplicationRow, ...]:
+    """pg_stat_replication on the node, through observe's one-query PostgreSQL probe."""
+    res = t.run(psql_argv(database), input=probes.PG_STATUS_SQL, user="postgres", timeout=30)
+    return probes.parse_pg_status(res.stdout).replication
 
 
-def sentinel_view(p: UpgradeParams) -> list[dict[str, Any]]:
-    out = []
+def replication_rows(t: Transport, database: str) -> list[dict[str, Any]]:
+    """The report's rows (the keys the upgrade report has always shown)."""
+    return [{"standby": r.application_name, "state": r.state, "sync_state": r.sync_state,
+             "replay_lag_bytes": r.lag_bytes} for r in replication(t, database)]
+
+
+def sentinel_states(p: UpgradeParams) -> dict[str, SentinelState | str]:
+    """Each Sentinel's view (observe's probe), or why it could not be asked."""
+    def node_of(address: str | None) -> str | None:
+        return next((n.name for n in p.data_nodes if n.address == address), None)
+
+    out: dict[str, SentinelState | str] = {}
     for h in p.sentinel_hosts:
-        row: dict[str, Any] = {"sentinel": h.name}
         try:
             with client(h.address, SENTINEL_PORT, p.sentinel_password) as c:
-                addr = parse_master_addr(c.execute_command(
-                    *get_master_addr(p.sentinel_master_name).words))
-                row["master"] = f"{addr.host}:{addr.port}" if addr else None
-                row["master_node"] = next((n.name for n in p.data_nodes
-                                           if addr and n.address == addr.host), None)
-                try:
-                    row["ckquorum"] = str(c.execute_command(
-                        *ckquorum(p.sentinel_master_name).words))
-                except redis.ResponseError as exc:
-                    row["ckquorum"] = str(exc)
-                row["other_sentinels"] = len(c.execute_command(
-                    "SENTINEL", "SENTINELS", p.sentinel_master_name))
-        except (redis.RedisError, OSError) as exc:
-            row["error"] = str(exc)
-        out.append(row)
+                out[h.name] = probes.sentinel_state(c.execute_command, p.sentinel_master_name,
+                                                    node_of)
+        except (redis.RedisError, OSError, HapairError) as exc:  # unreachable, odd reply
+            out[h.name] = str(exc) or type(exc).__name__
     return out
 
 
+def sentinel_view(p: UpgradeParams) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, v in sentinel_states(p).items():
+        if isinstance(v, str):
+            rows.append({"sentinel": name, "error": v})
+        else:
+            rows.append({"sentinel": name, "master": v.master, "master_node": v.master_node,
+                         "ckquorum": v.message, "other_sentinels": v.other_sentinels})
+    return rows
+
+
+def _get(url: str, timeout: float) -> tuple[int, str]:
+    r = httpx.get(url, timeout=timeout, trust_env=False)
+    return r.status_code, ""
+
+
 def http_status(url: str) -> int | str:
-    try:
-        return httpx.get(url, timeout=5, trust_env=False).status_code
-    except httpx.HTTPError as exc:
-        return f"error: {exc}"
+    result = probes.http_result(_get, "health", url, HTTP_TIMEOUT)
+    return result.status if result.status is not None else f"error: {result.error}"
 
 
 def facts(p: UpgradeParams, transports: Mapping[str, Transport]) -> dict[str, Any]:
@@ -77,14 +89,14 @@ def facts(p: UpgradeParams, transports: Mapping[str, Transport]) -> dict[str, An
             "load_balancer": http_status(f"http://{n.address}:{door.port}{s.backend.health}"),
         }
     try:
-        replication: list[dict[str, str]] | str = replication_rows(
+        rows: list[dict[str, Any]] | str = replication_rows(
             transports[p.names.primary], s.postgres.database)
     except Exception as exc:  # the report shows what failed instead of hiding it
-        replication = f"error: {exc}"
+        rows = f"error: {exc}"
     return {
         "primary": p.names.primary,
         "durability": p.inv.durability,
-        "pg_stat_replication": replication,
+        "pg_stat_replication": rows,
         "sentinels": sentinel_view(p),
         "nodes": nodes,
         "front_door": {"url": f"http://{door.address}:{door.port}/",
@@ -110,28 +122,29 @@ def final_steps(p: UpgradeParams) -> list[Step]:
     primary, standby = p.names.primary, p.names.standby
     want_sync = p.inv.durability in ("sync", "strict")
 
-    def replication(ctx: StepContext) -> Check:
-        rows = replication_rows(ctx.on(primary), p.inv.services.postgres.database)
-        row = next((r for r in rows if r["standby"] == standby), None)
+    def streaming(ctx: StepContext) -> Check:
+        rows = replication(ctx.on(primary), p.inv.services.postgres.database)
+        row = next((r for r in rows if r.application_name == standby), None)
         if row is None:
             return Check(False, f"pg_stat_replication on {primary} has no {standby}")
-        ok = row["state"] == "streaming" and (row["sync_state"] == "sync" or not want_sync)
-        return Check(ok, f"pg_stat_replication on {primary}: {standby} {row['state']} "
-                         f"{row['sync_state']}")
+        ok = row.state == "streaming" and (row.sync_state == "sync" or not want_sync)
+        return Check(ok, f"pg_stat_replication on {primary}: {standby} {row.state} "
+                         f"{row.sync_state}")
 
     def sentinels(_ctx: StepContext) -> Check:
-        view = sentinel_view(p)
-        bad = [v for v in view if v.get("master_node") != primary
-               or not str(v.get("ckquorum", "")).startswith("OK")
-               or v.get("other_sentinels") != len(view) - 1]
-        return Check(not bad, f"{len(view) - len(bad)}/{len(view)} Sentinels name {primary} "
-                              f"master with CKQUORUM OK and {len(view) - 1} peers")
+        states = sentinel_states(p)
+        peers = len(states) - 1
+        bad = [name for name, v in states.items() if isinstance(v, str)
+               or v.master_node != primary or not v.quorum_ok or v.other_sentinels != peers]
+        return Check(not bad, f"{len(states) - len(bad)}/{len(states)} Sentinels name {primary} "
+                              f"master with CKQUORUM OK and {peers} peers"
+                              + (f" (not: {', '.join(bad)})" if bad else ""))
 
     return [
         Step(id=f"{PLAN}/{primary}/verify.replication", host=primary, kind=StepKind.PROBE,
              reason="the guide's check: pg_stat_replication shows the standby streaming"
                     + (" and sync" if want_sync else ""),
-             verify=guarded("standby streaming", replication), settle_timeout=30),
+             verify=guarded("standby streaming", streaming), settle_timeout=30),
         Step(id=f"{PLAN}/{primary}/verify.sentinel", host=primary, kind=StepKind.PROBE,
              reason="the guide's check: Sentinel names the master; CKQUORUM OK everywhere",
              verify=guarded("Sentinel view", sentinels), settle_timeout=30),
