@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: deps venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-unit: venv
 	$(PY) -m pytest -q -m 'not lab'
