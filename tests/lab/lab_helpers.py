@@ -7,15 +7,18 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hapair.lab.config import LabConfig
+from hapair.lab.config import LabConfig, config_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 UP_TIMEOUT = 1800.0  # the first run builds the shared virtualenv
 CLI_TIMEOUT = 180.0
+SLOW = 900.0  # an upgrade, a rollback, a drill
 
 
 def _cli_prefix() -> list[str]:
@@ -46,10 +49,28 @@ def run_cli(
     return res
 
 
-def hapair(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
     """The real `hapair` CLI in a subprocess: exit code, stdout and stderr as a user sees them."""
     return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+@contextmanager
+def upgraded_pair(session: Any, tag: str) -> Iterator[tuple[Lab, Path]]:
+    """A fresh lab upgraded to the pair: (lab, inventory). Host logs are kept when a test of
+    the session failed meanwhile; the lab goes down whatever happens."""
+    failed_before = session.testsfailed
+    run_cli("up", timeout=UP_TIMEOUT)
+    lab = Lab(config_from_env())
+    try:
+        inventory = Path(lab.status()["inventory"])
+        res = hapair("upgrade", "-i", str(inventory), "-y")
+        assert res.returncode == 0, res.stderr[-3000:]
+        yield lab, inventory
+    finally:
+        if session.testsfailed > failed_before:
+            keep_logs(lab.cfg, tag)
+        run_cli("down", timeout=CLI_TIMEOUT)
 
 
 def keep_logs(cfg: LabConfig, tag: str = "") -> Path | None:

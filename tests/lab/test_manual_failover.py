@@ -15,46 +15,30 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, run_cli
+from lab_helpers import CLI_TIMEOUT, Lab, hapair, run_cli, upgraded_pair
 
 from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
-from hapair.lab.config import config_from_env
 from hapair.workflows.ops.failover import MIX_WITHOUT_MEDIA, WritableSampler
 from hapair.workflows.ops.faults import LabInjector
 
 pytestmark = pytest.mark.lab
 
-SLOW = 900.0
 SUPERVISORCTL = "supervisorctl -c /etc/supervisor/supervisord.conf"
 
 
-def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[Lab, Path]]:
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, Path]]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    run_cli("up", timeout=UP_TIMEOUT)
-    try:
-        lab = Lab(config_from_env())
-        inventory = Path(lab.status()["inventory"])
-        res = hapair("upgrade", "-i", str(inventory), "-y")
-        assert res.returncode == 0, res.stderr[-3000:]
-        # Where etcd's leader was before the upgrade's last step (ran: moved; skipped: there).
-        print([ln for ln in res.stderr.splitlines() if "etcd.leader" in ln], file=sys.stderr)
-        yield lab, inventory
-    finally:
-        run_cli("down", timeout=CLI_TIMEOUT)
+    with upgraded_pair(request.session, "manual-failover") as lab_and_inventory:
+        yield lab_and_inventory
 
 
 def primary_answer(lab: Lab, node: str) -> str:

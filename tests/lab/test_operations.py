@@ -10,40 +10,25 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, run_cli
+from lab_helpers import Lab, hapair, upgraded_pair
 
 from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
-from hapair.lab.config import config_from_env
 
 pytestmark = pytest.mark.lab
 
-SLOW = 900.0
 
-
-def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[Lab, Path]]:
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, Path]]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    run_cli("up", timeout=UP_TIMEOUT)
-    try:
-        lab = Lab(config_from_env())
-        inventory = Path(lab.status()["inventory"])
-        res = hapair("upgrade", "-i", str(inventory), "-y")
-        assert res.returncode == 0, res.stderr[-3000:]
-        yield lab, inventory
-    finally:
-        run_cli("down", timeout=CLI_TIMEOUT)
+    with upgraded_pair(request.session, "operations") as lab_and_inventory:
+        yield lab_and_inventory
 
 
 def leader(lab: Lab) -> str:
@@ -142,3 +127,4 @@ def test_rejoin_reports_a_streaming_standby(pair: tuple[Lab, Path]) -> None:
     res = hapair("rejoin", "-i", str(inventory), "node1", "-o", "json")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "streaming" in json.loads(res.stdout)["state"]
+

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, keep_logs, run_cli
-from lab_helpers import hapair as run_hapair
+from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, hapair, keep_logs, run_cli
 
 from hapair.drill import LoadConfig, LoadGenerator, check_writes
 from hapair.lab.config import config_from_env
@@ -27,14 +25,11 @@ from hapair.workflows.rollback.model import PAIR_PROGRAMS, PEER_PROGRAMS, leftov
 
 pytestmark = pytest.mark.lab
 
-SLOW = 900.0
 # One lab cycle takes about 5 minutes: by default only the harder case (rollback to node2
 # after a switchover) runs, to stay under 8 minutes; HAPAIR_ROLLBACK_TARGETS=node1,node2
 # runs both.
 TARGETS = os.environ.get("HAPAIR_ROLLBACK_TARGETS", "node2").split(",")
 CTL = "supervisorctl -c /etc/supervisor/supervisord.conf"
-def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-    return run_hapair(*args, timeout=timeout)
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,23 +24,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, keep_logs, run_cli
+from lab_helpers import Lab, hapair, upgraded_pair
 
 from hapair.inventory.load import load_inventory
-from hapair.lab.config import config_from_env
 from hapair.workflows.storage import S3Api, StorageSetup, setup_from_inventory
 
 pytestmark = pytest.mark.lab
 
 T = TypeVar("T")
-SLOW = 900.0
 DOOR = "http://10.99.0.10"
 BUCKET = "media-public"
 
-
-def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hapair.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 def wait_for(fn: Callable[[], T], what: str, timeout: float, every: float = 0.5) -> T:
@@ -107,18 +99,8 @@ def primary_is(pair: Pair, node: str) -> bool:
 def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    failed_before = request.session.testsfailed
-    run_cli("up", timeout=UP_TIMEOUT)
-    try:
-        lab = Lab(config_from_env())
-        inventory = Path(lab.status()["inventory"])
-        res = hapair("upgrade", "-i", str(inventory), "-y")
-        assert res.returncode == 0, res.stderr[-3000:]
+    with upgraded_pair(request.session, "storage") as (lab, inventory):
         yield Pair(lab, inventory)
-    finally:
-        if request.session.testsfailed > failed_before:
-            keep_logs(config_from_env(), "storage")
-        run_cli("down", timeout=CLI_TIMEOUT)
 
 
 UPLOADED: dict[str, bytes] = {}  # key -> body, shared by the tests in file order

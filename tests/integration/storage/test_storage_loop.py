@@ -64,12 +64,11 @@ def loop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Loop]:
     out = open(tmp_path / "loop.out", "wb")  # noqa: SIM115 - closed in the finalizer
     proc = subprocess.Popen(["/bin/sh", str(script)], stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    running = Loop(tmp_path, proc)
     try:
-        yield Loop(tmp_path, proc)
+        yield running
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the group we created, as supervisord does
-            proc.wait(timeout=10)
+        stop_loop(running.proc)  # the current one: a test may have restarted the loop
         out.close()
 
 
@@ -143,7 +142,7 @@ def start_loop(d: Path) -> subprocess.Popen[bytes]:
 
 def stop_loop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # the group we created, as supervisord does
         proc.wait(timeout=10)
 
 
