@@ -309,8 +309,23 @@ def start_etcd(live: Live) -> None:
         live.procs.spawn(f"etcd-{m.name}", etcd_argv(params))
     wait_for("etcd quorum", lambda: '"health":true' in live.etcdctl("endpoint", "health",
                                                                      "-w", "json"), 60)
+    leader_to_witness(live, members)
     live.lease = live.etcdctl("lease", "grant", "900").split()[1]
     live.etcdctl("put", LEADER_KEY, "node1", f"--lease={live.lease}")
+
+
+def leader_to_witness(live: Live, members: tuple[EtcdMember, ...]) -> None:
+    """As the upgrade leaves the pair (decision 0002): etcd's leader on the witness."""
+    def status() -> dict:
+        return json.loads(live.etcdctl("endpoint", "status", "-w", "json",
+                                       node="witness"))[0]["Status"]
+
+    witness_id = status()["header"]["member_id"]
+    if status()["leader"] != witness_id:
+        run(["etcdctl", f"--endpoints={','.join(m.client_url for m in members)}",
+             "move-leader", f"{witness_id:x}"],
+            env={"PATH": "/usr/bin:/bin", "ETCDCTL_API": "3"}, timeout=20)
+    wait_for("etcd's leader on the witness", lambda: status()["leader"] == witness_id, 30)
 
 
 def start_stubs(live: Live) -> None:
