@@ -128,3 +128,27 @@ def test_rejoin_reports_a_streaming_standby(pair: tuple[Lab, Path]) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     assert "streaming" in json.loads(res.stdout)["state"]
 
+
+
+def test_backup_verify_and_restore_on_the_pair(pair: tuple[Lab, Path]) -> None:
+    """The guide's daily backup and monthly backup check, on the real pair: taken from the
+    healthy standby, verified by a scratch restore, restored only into a NEW database."""
+    lab, inventory = pair
+    inv = str(inventory)
+    standby = "node1" if leader(lab) == "node2" else "node2"
+    for kind in ("logical", "physical"):
+        res = hapair("backup", "-i", inv, "--kind", kind, "-o", "json")
+        assert res.returncode == 0, res.stderr[-3000:]
+        res = hapair("backup", "verify", "-i", inv, "latest", "--kind", kind, "-o", "json")
+        assert res.returncode == 0, (kind, res.stdout[-2000:], res.stderr[-2000:])
+    listed = json.loads(hapair("backup", "list", "-i", inv, "-o", "json").stdout)["backups"]
+    assert {b["kind"] for b in listed} >= {"logical", "physical"}, listed
+    assert all(b["node"] == standby and b["source_role"] == "standby"
+               and b["verification"] == "passed" for b in listed), (standby, listed)
+    logical = next(b["id"] for b in listed if b["kind"] == "logical")
+    res = hapair("restore", "-i", inv, logical, "--into", "cms_restore_check", "-y",
+                 "-o", "json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    # never on top of an existing database: refused, nothing touched
+    again = hapair("restore", "-i", inv, logical, "--into", "cms_restore_check", "-y")
+    assert again.returncode == 3, again.stderr[-2000:]
