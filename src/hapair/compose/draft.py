@@ -21,7 +21,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hapair.compose.classify import image_name, is_alpine, pgdata, redis_data_dir
-from hapair.compose.model import Service, Stack
+from hapair.compose.model import ROLES, Service, Stack
 from hapair.compose.yamlio import Style, dump_roundtrip
 
 TODO = "<TODO>"
@@ -160,6 +160,7 @@ def _node1(d: _Doc, stack: Stack, ssh: SshInfo, node: str) -> CommentedMap:
     note = "check: read offline on this machine; the paths on the server if they differ"
     d.put(c, "files", _flow(*stack.files), note if offline else None)
     d.put(c, "env_files", _flow(*stack.env_files), note if offline and stack.env_files else None)
+    c["services"] = _role_map(d, stack)
     h["compose"] = c
     h["ssh"] = _ssh(d, ssh, ssh.address or "ADDR", first=True)
     return h
@@ -177,9 +178,28 @@ def _node2(d: _Doc, stack: Stack, ssh: SshInfo) -> CommentedMap:
     env = [_for_node2(e) for e in stack.env_files]
     if env:
         d.put(c, "env_files", _flow(*env), "check: node2's own env file (hapair writes it)")
+    c["services"] = _role_map(d, stack)
     h["compose"] = c
     h["ssh"] = _ssh(d, ssh, "the second server", first=False)
     return h
+
+
+def _role_map(d: _Doc, stack: Stack) -> CommentedMap:
+    """`compose.services`: which service plays which role (the header says why)."""
+    m = CommentedMap()
+    for role in ROLES:
+        if role == "worker":
+            workers = [s.name for s in stack.services_for("worker")]
+            if workers:
+                d.put(m, "worker", _flow(*workers))
+            continue
+        svc = stack.service_for(role)
+        undecided = next((u for u in stack.undecided if u.role == role), None)
+        if svc is not None:
+            d.put(m, role, svc.name)
+        elif undecided is not None:
+            d.todo_value(m, role, f"one of {', '.join(undecided.candidates)}")
+    return m
 
 
 def _for_node2(path: str) -> str:

@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -183,15 +183,22 @@ def _bucket(value: str) -> str:
     return value
 
 
-_COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+def _compose_name(pattern: str, what: str) -> Callable[[str], str]:
+    """A validator for compose project and service names (compose's own rules)."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not a compose {what}")
+        return value
+
+    return check
 
 
-def _compose_project(value: str) -> str:
-    if not _COMPOSE_PROJECT.match(value):
-        raise ValueError(
-            f"{value!r} is not a compose project name (lowercase letters, digits, '_', '-')"
-        )
-    return value
+_compose_project = _compose_name(r"[a-z0-9][a-z0-9_-]*",
+                                 "project name (lowercase letters, digits, '_', '-')")
+_compose_service = _compose_name(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*",
+                                 "service name (letters, digits, '_', '.', '-')")
 
 
 # --- SSH host keys ---------------------------------------------------------------------------
@@ -258,6 +265,7 @@ UnixUser = Annotated[StrictStr, AfterValidator(_unix_user)]
 Interface = Annotated[StrictStr, AfterValidator(_interface)]
 Bucket = Annotated[StrictStr, AfterValidator(_bucket)]
 ComposeProject = Annotated[StrictStr, AfterValidator(_compose_project)]
+ComposeService = Annotated[StrictStr, AfterValidator(_compose_service)]
 HostKey = Annotated[StrictStr, AfterValidator(_host_key)]
 PrivateKeyFile = Annotated[
     Path, PlainValidator(_private_key_file), PlainSerializer(str, return_type=str)

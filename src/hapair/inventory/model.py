@@ -18,6 +18,7 @@ from hapair.inventory.fields import (
     Bucket,
     ClusterName,
     ComposeProject,
+    ComposeService,
     HostKey,
     HostName,
     Identifier,
@@ -64,10 +65,39 @@ class Supervisor(Model):
     include_dir: AbsPath = "/etc/supervisor/conf.d"
 
 
+class ComposeServices(Model):
+    """Which of the user's compose services plays which role (`hapair init` writes it)."""
+
+    postgres: ComposeService | None = None
+    redis: ComposeService | None = None
+    storage: ComposeService | None = None
+    storage_setup: ComposeService | None = None
+    backend: ComposeService | None = None
+    frontend: ComposeService | None = None
+    worker: tuple[ComposeService, ...] = ()
+    scheduler: ComposeService | None = None
+    http_lb: ComposeService | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ComposeServices:
+        seen: dict[str, str] = {}
+        for loc, name in self._located():
+            if name in seen:
+                raise LocatedError(loc, f"service {name!r} already plays {seen[name]}")
+            seen[name] = key_path(loc)
+        return self
+
+    def _located(self) -> list[tuple[tuple[str | int, ...], str]]:
+        out: list[tuple[tuple[str | int, ...], str]] = [
+            ((role,), name) for role, name in self if isinstance(name, str)]
+        return out + [(("worker", i), name) for i, name in enumerate(self.worker)]
+
+
 class Compose(Model):
     project: ComposeProject
     files: tuple[AbsPath, ...] = Field(min_length=1)
     env_files: tuple[AbsPath, ...] = ()
+    services: ComposeServices = ComposeServices()
 
 
 class Host(Model):

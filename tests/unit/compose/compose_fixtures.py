@@ -4,10 +4,15 @@ and env file), a recorded transcript of what discovery reads from its server
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+from ruamel.yaml import YAML
+
+from hapair.compose.draft import TODO
 from hapair.exec.recording import RecordingTransport, Reply
 
 FIXTURE = Path(__file__).parent / "fixtures" / "idp-cms"
@@ -105,3 +110,50 @@ def generate_params(root: str = "/opt/hapair", vip: bool = True):  # -> Generate
         witness=HostSpec("witness", "10.0.0.13"), secrets=secrets,
         vip=Vip("10.0.0.10", 24, "eth0", 80, "/health/") if vip else None, root=root,
     )
+
+
+# --- the draft, filled in as a user would ------------------------------------------------------
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+_ANSWERS: dict[tuple[Any, ...], Any] = {
+    ("hosts", 0, "address"): "10.0.0.11", ("hosts", 1, "address"): "10.0.0.12",
+    ("hosts", 2, "address"): "10.0.0.13", ("front_door", "address"): "10.0.0.10",
+    ("front_door", "interface"): "eth0",
+    ("services", "http_lb", "routes", "backend"): ["/health/", "/admin/", "/api/articles/"],
+    ("services", "http_lb", "routes", "frontend"): ["/api/health", "/"],
+}
+_FILES = ("keys/id_ed25519", "secrets/postgres_password", "secrets/postgres_superuser_password",
+          "secrets/redis_password", "secrets/s3_access_key", "secrets/s3_secret_key",
+          "root/.ssh/id_ed25519")
+
+
+def fill(node: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Replace each <TODO> as a user would."""
+    if path in _ANSWERS:
+        return _ANSWERS[path]
+    if isinstance(node, dict):
+        return {k: fill(v, (*path, k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [fill(v, (*path, i)) for i, v in enumerate(node)]
+    if node == TODO:
+        return {"key": "keys/id_ed25519", "host_key": HOST_KEY}[path[-1]]
+    return node
+
+
+def filled_draft(text: str, base_dir: Path) -> str:
+    """The draft with its TODOs answered and the key/secret files it names created (0600)
+    under base_dir: a valid inventory text."""
+    for rel in _FILES:
+        path = base_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n")
+        path.chmod(0o600)
+    yaml = YAML(typ="safe", pure=True)
+    data = fill(yaml.load(text))
+    if not str(data["hosts"][0]["ssh"]["key"]).startswith("keys/"):  # the draft from SSH
+        data["hosts"][0]["ssh"]["key"] = str(base_dir / "root/.ssh/id_ed25519")
+        for host in data["hosts"][1:]:
+            host["ssh"]["key"] = "keys/id_ed25519"
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()

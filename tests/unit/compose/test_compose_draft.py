@@ -4,11 +4,17 @@ valid inventory once (and only once) its TODO values are filled in."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from compose_fixtures import COMPOSE_FILE, ENV_FILE, FIXTURE, assert_no_secret, golden
-from ruamel.yaml import YAML
+from compose_fixtures import (
+    COMPOSE_FILE,
+    ENV_FILE,
+    FIXTURE,
+    HOST_KEY,
+    assert_no_secret,
+    filled_draft,
+    golden,
+)
 
 from hapair.compose.collect import discover_offline, discover_remote
 from hapair.compose.draft import (
@@ -25,7 +31,6 @@ from hapair.errors import InventoryError
 from hapair.exec.recording import RecordingTransport
 from hapair.inventory import parse_inventory
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
 SSH = SshInfo("10.0.0.11", "root", 22, "/root/.ssh/id_ed25519", HOST_KEY)
 
 
@@ -74,26 +79,6 @@ def test_the_unfilled_draft_is_refused_by_the_inventory_check(tmp_path: Path) ->
         parse_inventory(text, base_dir=tmp_path)
 
 
-def fill(node: Any, path: tuple = ()) -> Any:
-    """Replace each <TODO> as a user would."""
-    answers = {
-        ("hosts", 0, "address"): "10.0.0.11", ("hosts", 1, "address"): "10.0.0.12",
-        ("hosts", 2, "address"): "10.0.0.13", ("front_door", "address"): "10.0.0.10",
-        ("front_door", "interface"): "eth0",
-        ("services", "http_lb", "routes", "backend"): ["/health/", "/admin/", "/api/articles/"],
-        ("services", "http_lb", "routes", "frontend"): ["/api/health", "/"],
-    }
-    if path in answers:
-        return answers[path]
-    if isinstance(node, dict):
-        return {k: fill(v, (*path, k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [fill(v, (*path, i)) for i, v in enumerate(node)]
-    if node == TODO:
-        return {"key": "keys/id_ed25519", "host_key": HOST_KEY}[path[-1]]
-    return node
-
-
 @pytest.mark.parametrize("source", ["offline", "ssh"])
 def test_the_filled_draft_is_a_valid_inventory(
     tmp_path: Path, original_host: RecordingTransport, source: str
@@ -101,23 +86,7 @@ def test_the_filled_draft_is_a_valid_inventory(
     stack = discover_offline([COMPOSE_FILE], [ENV_FILE]) if source == "offline" \
         else discover_remote(original_host)
     text, _ = render_draft(stack, SSH if source == "ssh" else None)
-    for rel in ("keys/id_ed25519", "secrets/postgres_password",
-                "secrets/postgres_superuser_password", "secrets/redis_password",
-                "secrets/s3_access_key", "secrets/s3_secret_key", "root/.ssh/id_ed25519"):
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("x\n")
-        path.chmod(0o600)
-    data = fill(YAML(typ="safe", pure=True).load(text))
-    if source == "ssh":
-        data["hosts"][0]["ssh"]["key"] = str(tmp_path / "root/.ssh/id_ed25519")
-        for host in data["hosts"][1:]:
-            host["ssh"]["key"] = "keys/id_ed25519"
-    import io
-
-    out = io.StringIO()
-    YAML(typ="safe", pure=True).dump(data, out)
-    inv = parse_inventory(out.getvalue(), base_dir=tmp_path)
+    inv = parse_inventory(filled_draft(text, tmp_path), base_dir=tmp_path)
     pg = inv.services.postgres
     assert (pg.version, pg.port, pg.database, pg.owner) == (17, 5432, "idp_cms", "idp")
     assert pg.data_dir == "/var/lib/postgresql/data/pgdata"
@@ -131,6 +100,12 @@ def test_the_filled_draft_is_a_valid_inventory(
     assert node2.compose is not None and node2.compose.env_files[0].endswith(".env.node2")
     assert inv.witness is not None and inv.witness.compose is not None
     assert inv.witness.compose.project == "idp-cms-hapair"
+    roles = node1.compose.services
+    assert (roles.postgres, roles.redis, roles.storage, roles.backend, roles.frontend,
+            roles.worker, roles.scheduler, roles.http_lb) == (
+        "postgres", "redis", "minio", "authoring", "frontend", ("celery-worker",),
+        "celery-beat", "nginx")
+    assert node2.compose.services == roles
     assert inv.warnings == ()
 
 
