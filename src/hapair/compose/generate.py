@@ -309,7 +309,7 @@ def _patroni(me: HostSpec, d: str, f: _Facts) -> CommentedMap:
     s = _mapping(4)
     s["build"] = CommentedMap(context=f"{d}/patroni")
     s["image"] = f"hapair/patroni:pg{f.pg_facts.major}"
-    s["entrypoint"] = _seq("/opt/patroni/bin/patroni", cfg.PATRONI_CONFIG, flow=True)
+    s["entrypoint"] = _seq(f"{cfg.PATRONI_VENV}/bin/patroni", cfg.PATRONI_CONFIG, flow=True)
     _note(s, "entrypoint", "Never the image's docker-entrypoint.sh: on an empty volume it "
           "would initdb a NEW database.")
     s["user"] = "postgres"
@@ -324,7 +324,7 @@ def _patroni(me: HostSpec, d: str, f: _Facts) -> CommentedMap:
     s["depends_on"] = _seq("hapair-etcd", flow=True)
     s["networks"] = _seq("hapair", flow=True)
     s["healthcheck"] = CommentedMap(
-        test=_seq("CMD", "/opt/patroni/bin/python", "-c",
+        test=_seq("CMD", f"{cfg.PATRONI_VENV}/bin/python", "-c",
                   "import urllib.request as u; "
                   f"u.urlopen('http://127.0.0.1:{cfg.PATRONI_PORT}/liveness', timeout=3)",
                   flow=True),

@@ -39,6 +39,7 @@ from hapair.components.router import (
 from hapair.errors import UsageError
 
 # paths inside the containers
+PATRONI_VENV = "/opt/patroni"  # Patroni's own virtualenv in the image built FROM the user's
 PATRONI_CONFIG = "/etc/hapair/patroni.yml"
 ETCD_CONFIG = "/etc/hapair/etcd.yaml"
 ETCD_DATA = "/var/lib/etcd"
@@ -235,10 +236,10 @@ def patroni_dockerfile(pg_image: str, alpine: bool, patroni_version: str = PATRO
         f"# Built FROM the image the stack already runs: same PostgreSQL major as the data.\n"
         f"FROM {pg_image}\n"
         f"RUN set -eux; {install}; \\\n"
-        f"    python3 -m venv /opt/patroni; \\\n"
-        f"    /opt/patroni/bin/pip install --no-cache-dir "
+        f"    python3 -m venv {PATRONI_VENV}; \\\n"
+        f"    {PATRONI_VENV}/bin/pip install --no-cache-dir "
         f"'patroni[etcd3,psycopg3]=={patroni_version}'\n"
-        "ENV PATH=/opt/patroni/bin:$PATH\n"
+        f"ENV PATH={PATRONI_VENV}/bin:$PATH\n"
     )
 
 

@@ -16,11 +16,11 @@ from functools import cached_property
 from pathlib import Path
 
 from hapair.components.common import Plain
-from hapair.errors import UsageError
+from hapair.exec.runtime import ServiceRuntime
 from hapair.exec.ssh import SSHTransport
-from hapair.exec.supervisor import SupervisorRuntime
 from hapair.exec.transport import Transport
-from hapair.inventory import Host, Inventory, redact
+from hapair.inventory import Inventory, redact
+from hapair.workflows.runtimes import runtime_for, shell_for
 
 GENERATED_DIR = "secrets/generated"
 
@@ -53,6 +53,7 @@ class GeneratedSecrets:
 class WorkflowContext:
     inventory: Inventory
     transports: dict[str, Transport] = field(default_factory=dict)
+    _runtimes: dict[str, ServiceRuntime] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> WorkflowContext:
@@ -72,13 +73,15 @@ class WorkflowContext:
     def runs_root(self) -> Path:
         return self.inventory.base_dir / "runs"
 
-    def runtime(self, host: str) -> SupervisorRuntime:
-        spec: Host = self.inventory.host(host)
-        if spec.runtime != "supervisor" or spec.supervisor is None:
-            raise UsageError(f"{host}: runtime {spec.runtime} is not supported by this workflow "
-                             "yet")
-        return SupervisorRuntime(self.transports[host], config=spec.supervisor.config,
-                                 include_dir=spec.supervisor.include_dir)
+    def runtime(self, host: str) -> ServiceRuntime:
+        # One per host: a compose host asks which compose CLI it has only once.
+        if host not in self._runtimes:
+            self._runtimes[host] = runtime_for(self.inventory.host(host), self.transports[host])
+        return self._runtimes[host]
+
+    def shell(self, host: str, program: str) -> Transport:
+        """Where `program`'s tools run on `host` (the host, or the program's container)."""
+        return shell_for(self.runtime(host), self.transports[host], program)
 
     def redact(self, text: str) -> str:
         known = [*self.inventory.secrets().values(), *self.generated.existing()]

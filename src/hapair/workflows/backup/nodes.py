@@ -25,6 +25,7 @@ from hapair.workflows.backup.source import (
     states_from_patroni,
     states_from_probes,
 )
+from hapair.workflows.native_only import native_only_refusal
 
 DEFAULT_BACKUP_DIR = "/var/lib/hapair/backups"
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -109,6 +110,9 @@ def ssh_transport_for(inv: Inventory, host: Host) -> Transport:
 def pair_from_inventory(
     inv: Inventory, settings: Settings, transport_for: TransportFor = ssh_transport_for
 ) -> Pair:
+    refusal = native_only_refusal(inv, "`hapair backup`")
+    if refusal is not None:  # pg_dump/pg_basebackup run on the host, beside its PostgreSQL
+        raise Refused(refusal)
     pg = inv.services.postgres
     nodes = tuple(
         Node(

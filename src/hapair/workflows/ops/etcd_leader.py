@@ -7,7 +7,7 @@ notice beyond one slower request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from hapair.components.etcd.config import EtcdMember
 from hapair.components.etcd.leader import (
@@ -26,6 +26,7 @@ from hapair.components.etcd.probe import (
 from hapair.errors import HapairError
 from hapair.exec.transport import Transport
 from hapair.plan.step import Check, Fn, Step, StepContext, StepKind
+from hapair.workflows.context import WorkflowContext
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.stepkit import guarded
 
@@ -82,13 +83,13 @@ def _place(ctx: StepContext, members: Sequence[EtcdMember], witness: str) -> Non
     place_etcd_leader(ctx.transport, members, witness)
 
 
-def keep_on_witness(transports: Mapping[str, Transport], p: UpgradeParams) -> str:
+def keep_on_witness(ctx: WorkflowContext, p: UpgradeParams) -> str:
     """After an operation that may have moved etcd's leader: put it back on the witness.
     Best effort (the operation itself succeeded): the reason is returned, never raised."""
     witness = p.names.witness
     if witness is None:
         return "no witness: etcd leader left where it is"
     try:
-        return place_etcd_leader(transports[witness], p.etcd_members, witness)
+        return place_etcd_leader(ctx.shell(witness, "etcd"), p.etcd_members, witness)
     except (HapairError, OSError) as exc:
         return f"etcd leader not moved to {witness}: {exc}"

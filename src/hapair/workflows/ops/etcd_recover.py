@@ -28,6 +28,7 @@ from hapair.errors import CommandFailed
 from hapair.exec.transport import Transport
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.pair import wait_for
+from hapair.workflows.runtimes import native_only
 from hapair.workflows.upgrade.params import UpgradeParams
 
 
@@ -49,6 +50,7 @@ def force_one_member(ctx: WorkflowContext, p: UpgradeParams, node: str) -> str:
     params = p.etcd(node)
     me = params.me
     t, runtime = ctx.transports[node], ctx.runtime(node)
+    native_only(runtime, node, "re-forming etcd")
     runtime.stop("etcd")
     forced = force_new_cluster_config(params)
     t.write_file(forced.path, forced.content, mode=forced.mode)
@@ -70,7 +72,7 @@ def force_one_member(ctx: WorkflowContext, p: UpgradeParams, node: str) -> str:
 
 def stale_members(ctx: WorkflowContext, p: UpgradeParams, via: str) -> list[str]:
     """etcd hosts whose member is not a started voting member of the live cluster."""
-    seen = members_seen(ctx.transports[via], p.etcd(via).me.client_url)
+    seen = members_seen(ctx.shell(via, "etcd"), p.etcd(via).me.client_url)
     good = {url for m in seen if m.name and not m.is_learner for url in m.peer_urls}
     stale = [m.name for m in p.etcd_members if m.peer_url not in good]
     return sorted(stale, key=lambda n: n != p.names.witness)  # the witness first
@@ -83,6 +85,7 @@ def reseed(ctx: WorkflowContext, p: UpgradeParams, host: str, via: str) -> str:
     me: EtcdMember = params.me
     endpoint = p.etcd(via).me.client_url
     vt, t, runtime = ctx.transports[via], ctx.transports[host], ctx.runtime(host)
+    native_only(runtime, host, "re-adding an etcd member")
     runtime.stop("etcd")
     data = params.effective_data_dir
     t.run(["sh", "-c", 'set -e; if [ -d "$1/member" ]; then mv "$1" "$1.stale-$(date '

@@ -72,7 +72,7 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
         raise Refused(f"the pair is not healthy enough for a drill (leader {old}, standby "
                       f"{standby}); fix it first (`hapair status`)")
     new = standby.name
-    witness_t = ctx.transports[p.names.witness]
+    witness_t = ctx.shell(p.names.witness, "etcd")
     etcd_leader_before = etcd_leader(witness_t, p.etcd_members)
     door = p.inv.front_door
     mix = None if with_media else MIX_WITHOUT_MEDIA
@@ -121,7 +121,7 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
     if uploads:
         media_after = check_acks(run.base_url, uploads, (), timeout=run.config.timeout,
                                  allow_any_target=run.config.allow_any_target, retry_for=60)
-    etcd_note = keep_on_witness(ctx.transports, p)  # for the next drill: decision 0002
+    etcd_note = keep_on_witness(ctx, p)  # for the next drill: decision 0002
     recovery = run.recovery_after(t_fault, "article.create")  # a database write
     any_write = run.recovery_after(t_fault)
     result.update({

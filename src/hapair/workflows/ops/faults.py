@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 
 from hapair.errors import UsageError
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.runtimes import require_programs
 
 Fault = Literal["crash", "partition", "stop"]
 STOP_ORDER = ("keepalived", "nginx", "patroni", "sentinel", "redis", "etcd")
@@ -78,6 +79,7 @@ class RuntimeInjector:
 
     def inject(self, host: str) -> None:
         runtime = self.ctx.runtime(host)
+        require_programs(runtime, STOP_ORDER)
         for name in STOP_ORDER:
             runtime.stop(name)
 
@@ -87,7 +89,7 @@ class RuntimeInjector:
             runtime.start(name)
 
     def writable_probe(self, host: str) -> bool | None:
-        res = self.ctx.transports[host].run(
+        res = self.ctx.shell(host, "patroni").run(
             ["psql", "-X", "-Atc", "SELECT NOT pg_is_in_recovery()"], user="postgres",
             check=False, timeout=5)
         return res.stdout.strip() == "t" if res.ok else None

@@ -30,6 +30,7 @@ from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.errors import HapairError, Refused, StepFailed
 from hapair.observe.probes import parse_etcd_get
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import force_one_member, reseed_reachable
 from hapair.workflows.ops.manual_rules import Choices, Decision, Facts, PgSide, decide, parse_lsn
@@ -68,9 +69,9 @@ class ManualFailover:
 def pg_side(ctx: WorkflowContext, p: UpgradeParams, node: str) -> PgSide:
     port = str(p.inv.services.postgres.port)
     try:
-        res = ctx.transports[node].run(["psql", "-X", "-p", port, "-Atc", PG_STATE_SQL],
-                                       user="postgres", check=False, timeout=10,
-                                       env={"PGCONNECT_TIMEOUT": "5"})
+        res = ctx.shell(node, "patroni").run(["psql", "-X", "-p", port, "-Atc", PG_STATE_SQL],
+                                             user="postgres", check=False, timeout=10,
+                                             env={"PGCONNECT_TIMEOUT": "5"})
     except HapairError:
         return PgSide(False)
     if not res.ok or "|" not in res.stdout:
@@ -114,8 +115,8 @@ def read_sync_key(ctx: WorkflowContext, p: UpgradeParams, node: str
     """Patroni's /sync key as `node`'s own etcd member last saw it (no quorum needed)."""
     pat = p.patroni(node)
     key = f"{pat.namespace.rstrip('/')}/{pat.scope}/sync"
-    res = ctx.transports[node].run(serializable_get_argv(p.etcd(node).me.client_url, key),
-                                   check=False, timeout=15, env=ETCDCTL_ENV)
+    res = ctx.shell(node, "etcd").run(serializable_get_argv(p.etcd(node).me.client_url, key),
+                                      check=False, timeout=15, env=ETCDCTL_ENV)
     if not res.ok or not res.stdout.strip():
         return None, None
     value, _lease = parse_etcd_get(res.stdout)
@@ -203,6 +204,9 @@ def redis_master(p: UpgradeParams, target: str) -> str:
 
 def manual_failover(ctx: WorkflowContext, p: UpgradeParams, target: str, choices: Choices,
                     say: Any = print) -> ManualFailover:
+    refusal = native_only_refusal(p.inv, "`hapair failover --to`")
+    if refusal is not None:  # its etcd re-forming edits native config files
+        raise Refused(refusal)
     t0 = time.monotonic()
     facts = gather(ctx, p, target)
     decision = decide(facts, choices)
@@ -237,7 +241,7 @@ def manual_failover(ctx: WorkflowContext, p: UpgradeParams, target: str, choices
         httpx.get(f"http://{door.address}:{door.port}/health/", timeout=5,
                   trust_env=False).status_code == 200, "not yet"), 60, 0.5)
     out.timings["front_door_writable"] = _since(t0)
-    out.notes.append(keep_on_witness(ctx.transports, p))
+    out.notes.append(keep_on_witness(ctx, p))
     return out
 
 

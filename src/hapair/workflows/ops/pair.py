@@ -57,8 +57,8 @@ def wait_for(what: str, fn: Callable[[], tuple[bool, str]], timeout: float,
 
 def router_backend_up(ctx: WorkflowContext, node: str, proxy: str, server: str) -> bool:
     """Does `node`'s local router have `server` UP in `proxy` (e.g. pg_primary)?"""
-    out = ctx.transports[node].run(show_stat_argv("/run/haproxy/hapair-router.sock"),
-                                   check=False, timeout=10).stdout
+    out = ctx.shell(node, "router").run(show_stat_argv("/run/haproxy/hapair-router.sock"),
+                                        check=False, timeout=10).stdout
     return any(s.proxy == proxy and s.server == server and s.up for s in parse_show_stat(out))
 
 

@@ -10,12 +10,14 @@ the programs the fencing stopped are started again.
 
 from __future__ import annotations
 
+from hapair.compose.generate_configs import PATRONI_VENV
 from hapair.errors import HapairError, Refused
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import reseed_reachable
 from hapair.workflows.ops.manual_failover import FENCE_ORDER
 from hapair.workflows.ops.pair import cluster, leader, wait_for
+from hapair.workflows.runtimes import containerised, native_only
 from hapair.workflows.upgrade.params import PATRONI_CONFIG, PATRONICTL_BIN, UpgradeParams
 
 
@@ -38,7 +40,7 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
         except HapairError as exc:
             notes.append(f"{node}: starting {name}: {exc}")
     state = _stream(ctx, p, node, lead, keep_old_data, timeout)
-    notes.append(keep_on_witness(ctx.transports, p))
+    notes.append(keep_on_witness(ctx, p))
     return {"state": state, "notes": notes}
 
 
@@ -56,13 +58,16 @@ def _stream(ctx: WorkflowContext, p: UpgradeParams, node: str, lead: str, keep_o
         return wait_for(f"{node} streams from {lead}", following, min(timeout, 120), 1.0)
     except Exception:  # noqa: BLE001 — rewind impossible or stuck: clone afresh
         pass
-    t = ctx.transports[node]
     data_dir = p.inv.services.postgres.data_dir
     if keep_old_data:
+        native_only(runtime, node, "--keep-old-data")
         runtime.stop("patroni")
+        t = ctx.transports[node]
         t.run(["sh", "-c", 'mv "$1" "$1.diverged-$(date +%Y%m%dT%H%M%S)"', "sh", data_dir])
         runtime.start("patroni")  # an empty data directory: Patroni clones the leader
     else:
-        t.run([PATRONICTL_BIN, "-c", PATRONI_CONFIG, "reinit", p.inv.cluster, node, "--force",
-               "--wait"], user="postgres", timeout=timeout)
+        ctl = f"{PATRONI_VENV}/bin/patronictl" if containerised(runtime) else PATRONICTL_BIN
+        ctx.shell(node, "patroni").run([ctl, "-c", PATRONI_CONFIG, "reinit", p.inv.cluster,
+                                        node, "--force", "--wait"], user="postgres",
+                                       timeout=timeout)
     return wait_for(f"{node} streams from {lead} after a fresh clone", following, timeout, 2.0)

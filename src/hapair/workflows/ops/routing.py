@@ -35,7 +35,7 @@ def route_now(ctx: WorkflowContext, p: UpgradeParams, node: str, frm: tuple[str,
               to: tuple[str, str]) -> tuple[bool, str]:
     """Force `node`'s router from (proxy, server) `frm` to `to`; (took effect, detail)."""
     argv = stats_commands_argv(p.router(node).stats_socket, route_commands(*frm, *to))
-    res = ctx.transports[node].run(argv, check=False, timeout=10)
+    res = ctx.shell(node, "router").run(argv, check=False, timeout=10)
     errors, stats = parse_runtime_reply(res.stdout)
     if res.returncode != 0 or errors or not stats:
         return False, f"runtime API: {'; '.join(errors) or res.stderr.strip()[:200] or 'no answer'}"

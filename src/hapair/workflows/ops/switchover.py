@@ -27,6 +27,7 @@ import redis
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.errors import Refused, StepFailed
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.ops.pair import (
     cluster,
     leader,
@@ -122,6 +123,10 @@ def _primary_now(address: str, post: Future[tuple[int, str]]) -> tuple[bool, str
 
 def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
                         to: str | None = None) -> SwitchoverResult:
+    refusal = native_only_refusal(p.inv, "`hapair switchover` of PostgreSQL (it pauses "
+                                         "PgBouncer)")
+    if refusal is not None:
+        raise Refused(refusal)
     old, candidate = _pg_candidate(p, to)
     nodes = [n.name for n in p.data_nodes]
     _warm(ctx, nodes)

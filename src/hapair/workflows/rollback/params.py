@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hapair.exec.supervisor import SupervisorRuntime
+from hapair.exec.runtime import ServiceRuntime
 from hapair.inventory import Host
 from hapair.plan.step import StepContext
+from hapair.workflows.runtimes import runtime_for as host_runtime
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.steps_base import BACKUP_DIR
 
@@ -65,11 +66,10 @@ class RollbackParams:
         sup = self.host(host).supervisor
         return sup.include_dir if sup else DEFAULT_INCLUDE_DIR
 
-    def runtime(self, ctx: StepContext, host: str) -> SupervisorRuntime:
-        return SupervisorRuntime(ctx.on(host), config=self.supervisor_conf(host),
-                                 include_dir=self.include_dir(host))
+    def runtime(self, ctx: StepContext, host: str) -> ServiceRuntime:
+        return host_runtime(self.host(host), ctx.on(host))
 
-    def runtime_for(self, ctx: StepContext, host: str) -> SupervisorRuntime:
+    def runtime_for(self, ctx: StepContext, host: str) -> ServiceRuntime:
         return self.runtime(ctx, host)  # the RuntimeFor signature of the upgrade's stepkit
 
     @property

@@ -14,6 +14,7 @@ import redis
 from hapair.errors import HapairError
 from hapair.exec.journal import History
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.ops.pair import cluster
 from hapair.workflows.rollback.backup import files_to_restore
 from hapair.workflows.rollback.model import Target, choose_target, missing_members
@@ -115,6 +116,9 @@ def _backup_problems(ctx: WorkflowContext, rp: RollbackParams) -> list[str]:
 
 def run_preflight(ctx: WorkflowContext, p: UpgradeParams,
                   wanted: str | None = None) -> RollbackPreflight:
+    refusal = native_only_refusal(p.inv, "`hapair rollback`")
+    if refusal is not None:
+        return RollbackPreflight(None, False, [refusal])
     upgrade_run = upgrade_completed(History.load(ctx.runs_root, "upgrade"))
     resuming = resume_target(History.load(ctx.runs_root, PLAN)) if upgrade_run else None
     if upgrade_run is None:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from hapair.exec.supervisor import SupervisorRuntime
+from hapair.exec.runtime import ServiceRuntime
 from hapair.plan.step import Plan, StepContext
+from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.ops.etcd_leader import etcd_leader_steps
+from hapair.workflows.runtimes import runtime_for as host_runtime
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.steps_app import deploy_app_steps, repoint_app_steps
 from hapair.workflows.upgrade.steps_base import backup_steps, etcd_steps, software_steps
@@ -22,11 +24,10 @@ from hapair.workflows.upgrade.verify import final_steps
 
 
 def build_plan(p: UpgradeParams) -> Plan:
-    def runtime_for(ctx: StepContext, host: str) -> SupervisorRuntime:
-        sup = p.host(host).supervisor
-        if sup is None:
-            return SupervisorRuntime(ctx.on(host))
-        return SupervisorRuntime(ctx.on(host), config=sup.config, include_dir=sup.include_dir)
+    if native_only_refusal(p.inv, "`hapair upgrade`"):
+        return Plan("upgrade", ())  # the native steps mean nothing there; preflight refuses
+    def runtime_for(ctx: StepContext, host: str) -> ServiceRuntime:
+        return host_runtime(p.host(host), ctx.on(host))
 
     primary, standby = p.names.primary, p.names.standby
     steps = [

@@ -12,6 +12,7 @@ from hapair.facts.gather import gather
 from hapair.facts.snapshot import ClusterFacts
 from hapair.plan.risks import PortNeed, Risk, Severity, assess
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.upgrade.params import (
     PGBOUNCER_PORT,
     ROUTER_PG_PORT,
@@ -93,6 +94,10 @@ def password_risks(ctx: WorkflowContext, p: UpgradeParams) -> list[Risk]:
 
 
 def run_preflight(ctx: WorkflowContext, p: UpgradeParams) -> Preflight:
+    refusal = native_only_refusal(p.inv, "`hapair upgrade`")
+    if refusal is not None:  # refused before any probe: the native probes mean nothing there
+        return Preflight(ClusterFacts({}), [Risk(Severity.REFUSE, "compose-runtime", None,
+                                                 refusal)], False)
     pg = p.inv.services.postgres
     resuming = bool(History.load(ctx.runs_root, "upgrade").applied())
     facts = gather(ctx.transports, postgres_hosts={h.name for h in p.data_nodes},

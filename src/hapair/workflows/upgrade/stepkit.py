@@ -14,8 +14,7 @@ import httpx
 
 from hapair.components.common import RenderedFile
 from hapair.errors import HapairError
-from hapair.exec.runtime import ServiceSpec, ServiceState
-from hapair.exec.supervisor import SupervisorRuntime
+from hapair.exec.runtime import ServiceRuntime, ServiceSpec, ServiceState
 from hapair.plan.step import (
     Check,
     CommandCheck,
@@ -30,7 +29,7 @@ from hapair.plan.step import (
     WriteFile,
 )
 
-RuntimeFor = Callable[[StepContext, str], SupervisorRuntime]
+RuntimeFor = Callable[[StepContext, str], ServiceRuntime]
 
 
 def guarded(description: str, fn: Callable[[StepContext], Check]) -> FnCheck:
@@ -135,7 +134,7 @@ def service_step(sid: str, host: str, spec: ServiceSpec, runtime_for: RuntimeFor
     )
 
 
-def _define_and_start(runtime: SupervisorRuntime, spec: ServiceSpec) -> None:
+def _define_and_start(runtime: ServiceRuntime, spec: ServiceSpec) -> None:
     runtime.define(spec)  # starts a new or changed program (autostart)
     runtime.start(spec.name)  # and one that was defined but stopped (a resumed run)
 

@@ -1,0 +1,101 @@
+"""Workflows on an inventory of compose hosts: the runtime and tool shell each host gets, the
+failover drill's stops through both projects, and the workflows whose steps are native-only
+refusing before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from compose_fixtures import COMPOSE_FILE, ENV_FILE, filled_draft
+
+from hapair.compose.collect import discover_offline
+from hapair.compose.draft import render_draft
+from hapair.compose.host_runtime import ComposeHostRuntime, ContainerTransport
+from hapair.errors import Refused
+from hapair.exec.recording import RecordingTransport, Reply
+from hapair.inventory import Inventory, parse_inventory
+from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops.faults import RuntimeInjector
+from hapair.workflows.ops.manual_failover import manual_failover
+from hapair.workflows.ops.manual_rules import Choices
+from hapair.workflows.rollback.preflight import run_preflight as rollback_preflight
+from hapair.workflows.upgrade.params import UpgradeParams
+from hapair.workflows.upgrade.preflight import run_preflight as upgrade_preflight
+
+APP = ["docker", "compose", "-p", "idp-cms", "-f", str(COMPOSE_FILE), "--env-file",
+       str(ENV_FILE)]
+PAIR = ["docker", "compose", "-p", "idp-cms-hapair", "-f",
+        "/opt/hapair/idp-cms/node1/docker-compose.hapair.yml"]
+
+
+def compose_inventory(base: Path, edit: tuple[str, str] | None = None) -> Inventory:
+    text, _ = render_draft(discover_offline([COMPOSE_FILE], [ENV_FILE]))
+    if edit:
+        text = text.replace(*edit)
+    return parse_inventory(filled_draft(text, base), base_dir=base)
+
+
+def context(inv: Inventory) -> WorkflowContext:
+    transports = {}
+    for h in inv.hosts:
+        t = RecordingTransport(h.name, default=Reply(0))
+        t.on(["docker", "compose", "version"], stdout="Docker Compose version v2.29.7\n")
+        transports[h.name] = t
+    return WorkflowContext(inv, transports)  # type: ignore[arg-type]
+
+
+def ran(ctx: WorkflowContext) -> list[tuple[str, ...]]:
+    return [c for t in ctx.transports.values() for c in t.commands]  # type: ignore[attr-defined]
+
+
+def test_each_compose_host_gets_the_compose_runtime_and_container_shells(
+        tmp_path: Path) -> None:
+    ctx = context(compose_inventory(tmp_path))
+    rt = ctx.runtime("node1")
+    assert isinstance(rt, ComposeHostRuntime) and ctx.runtime("node1") is rt  # one per host
+    shell = ctx.shell("node1", "patroni")
+    assert isinstance(shell, ContainerTransport) and shell.service == "hapair-patroni"
+
+
+def test_the_drill_stops_the_primary_s_services_in_both_projects(tmp_path: Path) -> None:
+    ctx = context(compose_inventory(tmp_path))
+    RuntimeInjector(ctx).inject("node1")
+    stops = [c for c in ran(ctx) if "stop" in c]
+    assert stops == [
+        (*PAIR, "stop", "-t", "60", "hapair-keepalived"),
+        (*APP, "stop", "-t", "60", "nginx"),
+        (*PAIR, "stop", "-t", "120", "hapair-patroni"),
+        (*PAIR, "stop", "-t", "60", "hapair-sentinel"),
+        (*PAIR, "stop", "-t", "60", "hapair-redis"),
+        (*PAIR, "stop", "-t", "60", "hapair-etcd"),
+    ]
+
+
+def test_the_drill_refuses_before_stopping_anything_when_a_role_is_unmapped(
+        tmp_path: Path) -> None:
+    inv = compose_inventory(tmp_path, ("\n        http_lb: nginx\n", "\n"))
+    ctx = context(inv)
+    with pytest.raises(Refused, match=r"no `compose.services.http_lb`"):
+        RuntimeInjector(ctx).inject("node1")
+    assert ran(ctx) == []
+
+
+@pytest.mark.parametrize("workflow", ["upgrade", "rollback", "failover --to"])
+def test_native_only_workflows_refuse_compose_hosts_untouched(tmp_path: Path,
+                                                               workflow: str) -> None:
+    inv = compose_inventory(tmp_path)
+    ctx = context(inv)
+    p = UpgradeParams(inv, ctx.generated)
+    expected = (f"`hapair {workflow}` is not available on compose hosts "
+                "(node1, node2, witness)")
+    if workflow == "upgrade":
+        pre = upgrade_preflight(ctx, p)
+        assert [r.code for r in pre.refusals] == ["compose-runtime"]
+        assert pre.refusals[0].reason.startswith(expected)
+    elif workflow == "rollback":
+        assert rollback_preflight(ctx, p).refusals[0].startswith(expected)
+    else:
+        with pytest.raises(Refused, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            manual_failover(ctx, p, "node2", Choices())
+    assert ran(ctx) == []
