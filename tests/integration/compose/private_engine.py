@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 BUSYBOX = Path("/usr/bin/busybox")  # Debian's busybox-static: one static binary
 IMAGE = "hapair-e2e/busybox:local"
-APPLETS = ("sh", "cat", "echo", "sleep", "true")
+APPLETS = ("sh", "cat", "echo", "sleep", "true", "env", "chmod", "chown", "mv", "stat")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
@@ -83,3 +85,29 @@ def import_busybox(host: str) -> str:
     subprocess.run(["docker", "-H", host, "import", "-", IMAGE], input=buf.getvalue(),
                    capture_output=True, timeout=120, check=True)
     return IMAGE
+
+
+# --- the fixture both end-to-end tests use (import it into the test module) ---------------
+
+
+def _daemon_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(name="image")
+def image_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The image to run: busybox in a private engine, or from a daemon already running."""
+    if available() is None:
+        with private_engine() as host:
+            monkeypatch.setenv("DOCKER_HOST", host)  # for the compose CLI the runtime runs
+            yield import_busybox(host)
+    elif _daemon_answers():
+        yield "busybox:1.36"
+    else:
+        pytest.skip(f"no Docker daemon answers `docker info`, and {available()}")

@@ -11,29 +11,16 @@ network, volumes) and the private engine even on failure.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from private_engine import available, import_busybox, private_engine
+from private_engine import image_fixture  # noqa: F401 — the `image` fixture
 
 from hapair.compose.runtime import ComposeRuntime
 from hapair.exec.local import LocalTransport
 from hapair.exec.runtime import ServiceState
-
-
-def _daemon_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20,
-                              check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,18 +34,6 @@ COMPOSE = """services:
     command: ["sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 1; done"]
     stop_grace_period: 5s
 """
-
-
-@pytest.fixture
-def image(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if available() is None:
-        with private_engine() as host:
-            monkeypatch.setenv("DOCKER_HOST", host)  # for docker-compose, run by the runtime
-            yield import_busybox(host)
-    elif _daemon_answers():
-        yield "busybox:1.36"
-    else:
-        pytest.skip(f"no Docker daemon answers `docker info`, and {available()}")
 
 
 @pytest.fixture
