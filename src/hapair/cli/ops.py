@@ -162,6 +162,8 @@ def _render_failover(doc: dict[str, Any], console: Console) -> None:
                           f"{item['age_s']} s before the fault", markup=False)
     elif not doc["media_in_load"]:
         console.print("  media uploads left out of the load (--without-media)")
+    if doc.get("scheduler"):
+        console.print(f"  {doc['scheduler']}", markup=False)
     render_table(doc["drill"], console)
 
 

@@ -19,6 +19,7 @@ from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.faults import RuntimeInjector
 from hapair.workflows.ops.manual_failover import manual_failover
 from hapair.workflows.ops.manual_rules import Choices
+from hapair.workflows.ops.singletons import follow_primary, stop_on_standby
 from hapair.workflows.rollback.preflight import run_preflight as rollback_preflight
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.preflight import run_preflight as upgrade_preflight
@@ -98,4 +99,40 @@ def test_native_only_workflows_refuse_compose_hosts_untouched(tmp_path: Path,
     else:
         with pytest.raises(Refused, match=expected.replace("(", r"\(").replace(")", r"\)")):
             manual_failover(ctx, p, "node2", Choices())
+    assert ran(ctx) == []
+
+
+# --- the scheduler follows the primary --------------------------------------------------------
+
+NODE2_APP = ["docker", "compose", "-p", "idp-cms", "-f", str(COMPOSE_FILE), "--env-file",
+             str(ENV_FILE).replace(".env.node1", ".env.node2")]
+
+
+def test_the_scheduler_moves_stop_first_then_start(tmp_path: Path) -> None:
+    ctx = context(compose_inventory(tmp_path))
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    note = follow_primary(ctx, p, "node2", "node1")
+    assert note == "scheduler (Celery beat): stopped on node1; running on node2"
+    moves = [c for c in ran(ctx) if c[-1] == "celery-beat"]
+    assert moves == [(*APP, "stop", "-t", "60", "celery-beat"),
+                     (*NODE2_APP, "up", "-d", "--no-deps", "celery-beat")]
+
+
+def test_an_unreachable_old_node_still_gets_a_new_scheduler(tmp_path: Path) -> None:
+    ctx = context(compose_inventory(tmp_path))
+    ctx.transports["node1"].on([*APP, "stop", "-t", "60", "celery-beat"],  # type: ignore[attr-defined]
+                               returncode=255, stderr="ssh: connect to host: No route")
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    note = follow_primary(ctx, p, "node2", "node1") or ""
+    assert "NOT stopped on node1" in note and "`hapair rejoin node1` stops it" in note
+    assert note.endswith("running on node2")
+    assert stop_on_standby(ctx, p, "node1") is not None
+
+
+def test_no_scheduler_mapped_nothing_moves(tmp_path: Path) -> None:
+    inv = compose_inventory(tmp_path, ("\n        scheduler: celery-beat\n", "\n"))
+    ctx = context(inv)
+    p = UpgradeParams(inv, ctx.generated)
+    assert follow_primary(ctx, p, "node2", "node1") is None
+    assert stop_on_standby(ctx, p, "node1") is None
     assert ran(ctx) == []

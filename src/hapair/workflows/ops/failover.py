@@ -22,6 +22,7 @@ from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.etcd_leader import etcd_leader, keep_on_witness
 from hapair.workflows.ops.faults import Injector
 from hapair.workflows.ops.pair import cluster, leader, sentinel_master, wait_for
+from hapair.workflows.ops.singletons import follow_primary
 from hapair.workflows.storage import media_after_failover
 from hapair.workflows.upgrade.params import UpgradeParams
 
@@ -94,6 +95,7 @@ def failover_drill(ctx: WorkflowContext, p: UpgradeParams, injector: Injector, *
         wait_for(f"the Sentinels name {new} master",
                  lambda: (sentinel_master(p, exclude=(old,)) == new, "Sentinel failover"), 90)
         t_redis = time.monotonic()
+        result["scheduler"] = follow_primary(ctx, p, new, old)
         say(f"{new} leads PostgreSQL after {t_leader - t_fault:.1f} s ({took}); Redis after "
             f"{t_redis - t_fault:.1f} s; letting the load run {settle_s:g} s more")
         time.sleep(settle_s)

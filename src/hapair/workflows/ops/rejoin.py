@@ -17,6 +17,7 @@ from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import reseed_reachable
 from hapair.workflows.ops.manual_failover import FENCE_ORDER
 from hapair.workflows.ops.pair import cluster, leader, wait_for
+from hapair.workflows.ops.singletons import stop_on_standby
 from hapair.workflows.runtimes import containerised, native_only
 from hapair.workflows.upgrade.params import PATRONI_CONFIG, PATRONICTL_BIN, UpgradeParams
 
@@ -40,6 +41,8 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
         except HapairError as exc:
             notes.append(f"{node}: starting {name}: {exc}")
     state = _stream(ctx, p, node, lead, keep_old_data, timeout)
+    if (note := stop_on_standby(ctx, p, node)) is not None:
+        notes.append(note)
     notes.append(keep_on_witness(ctx, p))
     return {"state": state, "notes": notes}
 
