@@ -9,6 +9,7 @@ even on failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -39,17 +40,19 @@ def service(image: str) -> dict[str, object]:
     return {"image": image, "command": HOLD, "stop_grace_period": "5s"}
 
 
-def compose_text(image: str, *names: str) -> str:
-    import json
-
-    return json.dumps({"services": {n: service(image) for n in names}})  # JSON is YAML
+def compose_text(image: str, *names: str, profiles: dict[str, list[str]] | None = None) -> str:
+    services = {n: service(image) | ({"profiles": profiles[n]} if n in (profiles or {}) else {})
+                for n in names}
+    return json.dumps({"services": services})  # JSON is YAML
 
 
 @pytest.fixture
 def host_runtime(tmp_path: Path, image: str) -> Iterator[ComposeHostRuntime]:
     project = f"hapair-e2e-{uuid.uuid4().hex[:8]}"
     app_file = tmp_path / "compose.yaml"
-    app_file.write_text(compose_text(image, "authoring", "web"))
+    # node2's scheduler, as the edit leaves it: started only when named (it follows the primary)
+    app_file.write_text(compose_text(image, "authoring", "web", "celery-beat",
+                                     profiles={"celery-beat": ["scheduler"]}))
     pair_file = Path(hapair_compose_file(project, "node1"))
     pair_file.parent.mkdir(parents=True)
     pair_file.write_text(compose_text(image, "hapair-etcd", "hapair-patroni"))
@@ -59,7 +62,8 @@ def host_runtime(tmp_path: Path, image: str) -> Iterator[ComposeHostRuntime]:
     host = Host.model_validate({
         "name": "node1", "address": "127.0.0.1", "roles": ["node"], "runtime": "compose",
         "compose": {"project": project, "files": [str(app_file)],
-                    "services": {"backend": "authoring", "http_lb": "web"}},
+                    "services": {"backend": "authoring", "http_lb": "web",
+                                 "scheduler": "celery-beat"}},
         "ssh": {"key": str(key), "host_key": HOST_KEY},
     }, context=LoadContext(base_dir=tmp_path, source="e2e", env={}))
     rt = ComposeHostRuntime(LocalTransport(), host)
@@ -79,7 +83,8 @@ def test_program_names_reach_both_projects(host_runtime: ComposeHostRuntime) -> 
     rt.start("patroni")
     states = {s.name: s.state for s in rt.status_all()}
     assert states == {"backend": ServiceState.RUNNING, "nginx": ServiceState.STOPPED,
-                      "etcd": ServiceState.RUNNING, "patroni": ServiceState.RUNNING}
+                      "scheduler": ServiceState.STOPPED, "etcd": ServiceState.RUNNING,
+                      "patroni": ServiceState.RUNNING}
 
     shell = rt.shell("patroni")  # (busybox image: no /tmp, so the root directory)
     shell.write_file("/secret.conf", "s3cret\n", mode=0o600)
@@ -90,6 +95,9 @@ def test_program_names_reach_both_projects(host_runtime: ComposeHostRuntime) -> 
         shell.read_file("/missing")
     # The etcd container did not get patroni's file: each program has its own container.
     assert not rt.shell("etcd").run(["cat", "/secret.conf"], check=False).ok
+
+    rt.start("scheduler")  # named explicitly: its profile does not keep it down
+    assert rt.status("scheduler").state is ServiceState.RUNNING
 
     rt.stop("patroni")
     assert rt.status("patroni").state is ServiceState.STOPPED
