@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from hapair.cli.compose_plan import render_compose
 from hapair.cli.options import (
     OutputFormat,
     dry_run_option,
@@ -22,10 +23,12 @@ from hapair.cli.options import (
 from hapair.cli.output import emit, err_console, progress
 from hapair.drill import DrillReport, LoadConfig, LoadGenerator, build_report, check_writes
 from hapair.drill.report import render_table
-from hapair.errors import Refused, Unhealthy
+from hapair.errors import HapairError, Refused, Unhealthy
 from hapair.exec.runner import RunEvent, StepRunFailed, execute
 from hapair.inventory import load_inventory
+from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import workflow_context
+from hapair.workflows.native_only import compose_hosts
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.plan import build_plan
 from hapair.workflows.upgrade.preflight import run_preflight
@@ -56,6 +59,10 @@ def _render_plan(doc: dict[str, Any], console: Console) -> None:
         table.add_row(str(i), step["host"], step["id"].split("/", 2)[2], step["kind"],
                       step["client_impact"])
     console.print(table)
+    _render_trailer(doc, console)
+
+
+def _render_trailer(doc: dict[str, Any], console: Console) -> None:
     if not doc["automatic_failover"]:
         console.print("[bold]No witness: automatic failover is OFF; failover is manual.[/bold]")
     for note in doc["notes"]:
@@ -86,9 +93,22 @@ def _plan_or_dry_run(inventory: Path, output: OutputFormat) -> None:
         progress("probing hosts (read-only)")
         pre = run_preflight(ctx, p)
         doc = _plan_document(p, build_plan(p), pre, ctx.redact)
-        emit(doc, output, _render_plan)
+        render = _render_plan
+        if compose_hosts(inv):
+            progress("compose: discovering the stack on the first node (read-only)")
+            try:
+                doc["compose"] = compose_preview(ctx, inv).as_dict()
+            except (HapairError, OSError) as exc:  # the refusal below still gets printed
+                doc["compose"] = {"error": ctx.redact(str(exc))}
+            render = _render_compose_plan
+        emit(doc, output, render)
         if pre.refusals:
             _refuse(pre)
+
+
+def _render_compose_plan(doc: dict[str, Any], console: Console) -> None:
+    render_compose(doc, console)
+    _render_trailer(doc, console)
 
 
 @click.command("upgrade")

@@ -130,7 +130,7 @@ class SSHTransport(ExecTransport):
     def _connect(self) -> paramiko.SSHClient:
         try:
             pkey = paramiko.PKey.from_path(self.key_path)
-        except (OSError, paramiko.SSHException) as e:
+        except (OSError, ValueError, paramiko.SSHException) as e:  # ValueError: unreadable format
             raise UsageError(f"{self._where}: cannot load SSH key {self.key_path}: {e}") from None
         client = paramiko.SSHClient()
         # The only key this client knows; OpenSSH's "[addr]:port" form when port != 22.

@@ -187,6 +187,15 @@ def test_missing_private_key_is_a_usage_error(sshd: Sshd) -> None:
         t.run(["true"])
 
 
+def test_a_key_file_that_is_not_a_key_is_a_usage_error(sshd: Sshd) -> None:
+    garbage = sshd.dir / "not-a-key"
+    garbage.write_text("x\n")
+    garbage.chmod(0o600)
+    t = transport(sshd, key_path=str(garbage))
+    with pytest.raises(UsageError, match=r"cannot load SSH key .*not-a-key"):
+        t.run(["true"])
+
+
 def test_a_secret_on_stdin_never_appears_in_any_argv(ssh: SSHTransport, sshd: Sshd) -> None:
     """While the remote command holds the secret, no process's argv or environ has it."""
     secret = "hapair-secret-" + os.urandom(12).hex()

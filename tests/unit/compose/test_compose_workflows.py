@@ -4,17 +4,30 @@ refusing before anything runs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from compose_fixtures import COMPOSE_FILE, ENV_FILE, filled_draft
+from compose_fixtures import (
+    COMPOSE_FILE,
+    ENV_FILE,
+    HOST_KEY,
+    REMOTE_FILE,
+    assert_no_secret,
+    filled_draft,
+    original_host_transport,
+    recorded,
+)
+from rich.console import Console
 
-from hapair.compose.collect import discover_offline
-from hapair.compose.draft import render_draft
+from hapair.cli.compose_plan import render_compose
+from hapair.compose.collect import discover_offline, discover_remote
+from hapair.compose.draft import SshInfo, render_draft
 from hapair.compose.host_runtime import ComposeHostRuntime, ContainerTransport
 from hapair.errors import Refused
-from hapair.exec.recording import RecordingTransport, Reply
+from hapair.exec.recording import RecordingTransport, Reply, StoredFile
 from hapair.inventory import Inventory, parse_inventory
+from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.faults import RuntimeInjector
 from hapair.workflows.ops.manual_failover import manual_failover
@@ -24,6 +37,7 @@ from hapair.workflows.rollback.preflight import run_preflight as rollback_prefli
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.preflight import run_preflight as upgrade_preflight
 
+SSH = SshInfo("10.0.0.11", "root", 22, "/root/.ssh/id_ed25519", HOST_KEY)
 APP = ["docker", "compose", "-p", "idp-cms", "-f", str(COMPOSE_FILE), "--env-file",
        str(ENV_FILE)]
 PAIR = ["docker", "compose", "-p", "idp-cms-hapair", "-f",
@@ -136,3 +150,41 @@ def test_no_scheduler_mapped_nothing_moves(tmp_path: Path) -> None:
     assert follow_primary(ctx, p, "node2", "node1") is None
     assert stop_on_standby(ctx, p, "node1") is None
     assert ran(ctx) == []
+
+
+# --- `hapair plan`: what the upgrade would generate and edit ------------------------------------
+
+
+def test_plan_preview_generates_every_host_and_diffs_the_user_s_file(tmp_path: Path) -> None:
+    node1 = original_host_transport()
+    node1.on(["docker", "ps", "-a", "--filter", "label=com.docker.compose.project=idp-cms",
+              "--format", "{{.ID}}"], stdout=recorded("ps-ids.txt"))  # the inventory's project
+    node1.files[REMOTE_FILE] = StoredFile(COMPOSE_FILE.read_bytes())
+    text, _ = render_draft(discover_remote(original_host_transport()), SSH)
+    inv = parse_inventory(filled_draft(text, tmp_path), base_dir=tmp_path)
+    ctx = WorkflowContext(inv, {"node1": node1})  # type: ignore[dict-item]
+    doc = compose_preview(ctx, inv).as_dict()
+
+    assert [(b["host"], b["project"], b["violations"]) for b in doc["generated"]] == [
+        ("node1", "idp-cms-hapair", []), ("node2", "idp-cms-hapair", []),
+        ("witness", "idp-cms-hapair", [])]
+    first = doc["generated"][0]
+    assert "hapair-patroni" in first["services"] and first["data_volume_reused"] is True
+    assert doc["generated"][1]["data_volume_reused"] is False  # node2: cloned into
+    by_node = {e["node"]: e for e in doc["edits"]}
+    assert "10.0.0.11:5432:5432" in by_node["node1"]["diff"]
+    assert "10.0.0.12:5432:5432" in by_node["node2"]["diff"]
+    assert any(line.startswith("postgres: recreate") for line in by_node["node1"]["containers"])
+    assert ".env.node2" in by_node["node2"]["diff"]
+    shown = json.dumps(doc)
+    assert_no_secret(shown)
+    assert "placeholder-not-installed" not in shown  # config contents are never shown
+    # read-only: discovery's commands and one file read, nothing written
+    assert all(c.kind in ("run", "read_file") for c in node1.calls)
+    assert not any(c[:3] == ("docker", "compose", "-p") and "up" in c for c in node1.commands)
+
+    console = Console(record=True, width=200)
+    render_compose({"compose": doc}, console)
+    out = console.export_text()
+    assert "node2: project idp-cms-hapair" in out
+    assert '+      - "10.0.0.12:5432:5432"' in out
