@@ -3,8 +3,6 @@ every write since the upgrade, journaled and resumable like the upgrade."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,9 @@ from hapair.cli.options import (
     yes_option,
 )
 from hapair.cli.output import emit, progress
-from hapair.cli.upgrade import finish_load, start_load
+from hapair.cli.planrun import confirm, fail_if_clients_failed, run_plan
 from hapair.drill.report import render_table
-from hapair.errors import Refused, Unhealthy, UsageError
-from hapair.exec.runner import RunEvent, StepRunFailed, execute
+from hapair.errors import Refused, UsageError
 from hapair.inventory import load_inventory
 from hapair.plan.step import StepContext
 from hapair.workflows.context import workflow_context
@@ -69,38 +66,18 @@ def rollback_cmd(inventory: Path, to: str | None, dry_run: bool, yes: bool, lock
             emit(doc, output, _render_plan)
             return
         if not yes:
-            if not sys.stdin.isatty():
-                raise Refused("rollback stops the pair on every host: confirm with -y "
-                              "(no terminal to ask)")
-            click.confirm(f"Roll back to the single server {rp.target} ({len(plan.steps)} "
-                          f"steps on {', '.join(plan.hosts())})?", abort=True, err=True)
-
-        def on_event(e: RunEvent) -> None:
-            if e.phase == "ended" and e.outcome is not None:
-                progress(f"[{e.index}/{e.total}] {e.step.id}: {e.outcome.result.value} — "
-                         f"{e.outcome.reason}")
-
-        load = start_load(p, allow_any_target) if drill_load else None
-        try:
-            report = execute(plan, ctx.transports, runs_root=ctx.runs_root,
-                             command=shlex.join(sys.argv), redact=ctx.redact,
-                             lock_wait=lock_wait, on_event=on_event)
-        except StepRunFailed as exc:
-            if load is not None:
-                finish_load(load)
-            if "/verify." in exc.step_id:
-                raise Unhealthy(f"rollback done but a final check failed: {exc}") from None
-            raise
-        drill = finish_load(load) if load is not None else None
+            confirm(f"Roll back to the single server {rp.target} ({len(plan.steps)} steps on "
+                    f"{', '.join(plan.hosts())})?", "rollback stops the pair on every host")
+        report, drill = run_plan(plan, ctx, p, what="rollback", lock_wait=lock_wait,
+                                 drill_load=drill_load, allow_any_target=allow_any_target,
+                                 is_final_check=lambda sid: "/verify." in sid)
         sctx = StepContext(rp.target, ctx.transports)
         doc = {"target": rp.target, "run": report.as_dict(),
                "single_node": single_node_facts(rp, sctx),
                "pair_programs_running": running_pair_programs(rp, sctx),
                "client_impact": drill.to_dict() if drill else None}
         emit(doc, output, _render_report)
-        if drill is not None and not drill.ok:
-            raise Unhealthy("the rollback finished but clients saw failures: "
-                            f"{drill.to_dict()['summary']}")
+        fail_if_clients_failed(drill, "rollback")
 
 
 def _render_plan(doc: dict[str, Any], console: Console) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,9 @@ from hapair.cli.options import (
     yes_option,
 )
 from hapair.cli.output import emit, err_console, progress
-from hapair.drill import DrillReport, LoadConfig, LoadGenerator, build_report, check_writes
+from hapair.cli.planrun import confirm, fail_if_clients_failed, run_plan
 from hapair.drill.report import render_table
-from hapair.errors import HapairError, Refused, Unhealthy
-from hapair.exec.runner import RunEvent, StepRunFailed, execute
+from hapair.errors import HapairError, Refused
 from hapair.inventory import load_inventory
 from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import workflow_context
@@ -147,34 +144,16 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, dri
             _refuse(pre)
         plan = build_plan(p)
         if not yes:
-            if not sys.stdin.isatty():
-                raise Refused("upgrade changes every host: confirm with -y (no terminal to ask)")
-            click.confirm(f"Run {len(plan.steps)} steps on {', '.join(plan.hosts())}?",
-                          abort=True, err=True)
-
-        def on_event(e: RunEvent) -> None:
-            if e.phase == "ended" and e.outcome is not None:
-                progress(f"[{e.index}/{e.total}] {e.step.id}: {e.outcome.result.value} — "
-                         f"{e.outcome.reason}")
-
-        load = start_load(p, allow_any_target) if drill_load else None
-        try:
-            report = execute(plan, ctx.transports, runs_root=ctx.runs_root,
-                             command=shlex.join(sys.argv), redact=ctx.redact,
-                             lock_wait=lock_wait, on_event=on_event)
-        except StepRunFailed as exc:
-            if load is not None:
-                finish_load(load)  # stop the load; its numbers go to stderr with the failure
-            if "/verify." in exc.step_id or exc.step_id.endswith("/front-door"):
-                raise Unhealthy(f"upgrade done but a final check failed: {exc}") from None
-            raise
-        drill = finish_load(load) if load is not None else None
+            confirm(f"Run {len(plan.steps)} steps on {', '.join(plan.hosts())}?",
+                    "upgrade changes every host")
+        report, drill = run_plan(plan, ctx, p, what="upgrade", lock_wait=lock_wait,
+                                 drill_load=drill_load, allow_any_target=allow_any_target,
+                                 is_final_check=lambda sid: "/verify." in sid
+                                 or sid.endswith("/front-door"))
         doc = {"run": report.as_dict(), "report": report_facts(p, ctx.transports),
                "client_impact": drill.to_dict() if drill else None, "notes": NOTES}
         emit(doc, output, _render_report)
-        if drill is not None and not drill.ok:
-            raise Unhealthy("the upgrade finished but clients saw failures: "
-                            f"{drill.to_dict()['summary']}")
+        fail_if_clients_failed(drill, "upgrade")
 
 
 def completed_run(runs_root: Path) -> str | None:
@@ -184,24 +163,6 @@ def completed_run(runs_root: Path) -> str | None:
     runs = History.load(runs_root, "upgrade").runs
     return next((r.run_id for r in reversed(runs) if r.mode == "apply" and r.result == "ok"),
                 None)
-
-
-def start_load(p: UpgradeParams, allow_any_target: bool) -> LoadGenerator:
-    door = p.inv.front_door
-    # A request held behind PgBouncer's PAUSE during the hand-over waits a few seconds: that
-    # is a slow request, not a failed one, so the client timeout is generous.
-    config = LoadConfig(url=f"http://{door.address}:{door.port}/", duration=None, rate=20,
-                        workers=4, timeout=20, allow_any_target=allow_any_target)
-    progress(f"drill load running against {config.url}")
-    return LoadGenerator(config).start()
-
-
-def finish_load(load: LoadGenerator) -> DrillReport:
-    load.stop()
-    result = load.wait()
-    report = build_report(result, check_writes(result, retry_for=10))
-    progress(f"drill load: {report.to_dict()['summary']}")
-    return report
 
 
 def _render_report(doc: dict[str, Any], console: Console) -> None:
