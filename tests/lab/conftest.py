@@ -11,25 +11,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, keep_logs, run_cli
-
-from hapair.lab.config import config_from_env
+from lab_helpers import Lab, fresh_lab
 
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    cfg = config_from_env()
-    up_failed = False
-    try:
-        try:
-            run_cli("up", timeout=UP_TIMEOUT)
-        except BaseException:
-            up_failed = True
-            raise
-        yield Lab(cfg)
-    finally:
-        if up_failed or request.session.testsfailed:
-            keep_logs(cfg)
-        run_cli("down", timeout=CLI_TIMEOUT)
+    with fresh_lab(request.session) as lab:
+        yield lab

@@ -56,21 +56,25 @@ def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str
 
 
 @contextmanager
-def upgraded_pair(session: Any, tag: str) -> Iterator[tuple[Lab, Path]]:
-    """A fresh lab upgraded to the pair: (lab, inventory). Host logs are kept when a test of
-    the session failed meanwhile; the lab goes down whatever happens."""
+def fresh_lab(session: Any, tag: str = "") -> Iterator[Lab]:
+    """`lab up`, then the Lab; the hosts' logs are kept when `lab up` or a test of the session
+    failed meanwhile; `lab down` whatever happens."""
+    cfg = config_from_env()
     failed_before = session.testsfailed
-    run_cli("up", timeout=UP_TIMEOUT)
-    lab = Lab(config_from_env())
+    up_failed = False
     try:
-        inventory = Path(lab.status()["inventory"])
-        res = hapair("upgrade", "-i", str(inventory), "-y")
-        assert res.returncode == 0, res.stderr[-3000:]
-        yield lab, inventory
+        try:
+            run_cli("up", timeout=UP_TIMEOUT)
+        except BaseException:
+            up_failed = True
+            raise
+        yield Lab(cfg)
     finally:
-        if session.testsfailed > failed_before:
-            keep_logs(lab.cfg, tag)
-        run_cli("down", timeout=CLI_TIMEOUT)
+        try:
+            if up_failed or session.testsfailed > failed_before:
+                keep_logs(cfg, tag)
+        finally:
+            run_cli("down", timeout=CLI_TIMEOUT)
 
 
 def keep_logs(cfg: LabConfig, tag: str = "") -> Path | None:
@@ -106,3 +110,12 @@ class Lab:
 
     def address(self, host: str) -> str:
         return self.cfg.host(host).address
+
+
+CTL = "supervisorctl -c /etc/supervisor/supervisord.conf"
+
+
+def programs(lab: Lab, host: str) -> list[tuple[str, str]]:
+    """(program, state) of each supervisor program on a host."""
+    out = lab.sh(host, f"{CTL} status", check=False).stdout
+    return [(line.split()[0], line.split()[1]) for line in out.splitlines() if line.split()]

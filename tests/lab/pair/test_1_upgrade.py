@@ -1,27 +1,25 @@
 """The upgrade on the lab's real hosts (issue 3): `plan` changes nothing, bad input is refused
 with nothing touched, a second run is refused while one holds the lock, an interrupted run
-resumes, and the upgrade under a continuous drill load loses no request and no write.
+resumes, and the upgrade under a continuous drill load loses no request and no write. Before
+any of it, `hapair rollback` is refused with nothing touched (there is no pair yet).
 
-One module-scoped lab (its own `lab up`): the tests run in file order and build on each other.
+The package's fresh lab (conftest.py): the tests run in file order and build on each other,
+and leave the upgraded pair to the next modules.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, UP_TIMEOUT, Lab, run_cli
-
-from hapair.lab.config import config_from_env
+from lab_helpers import CLI_TIMEOUT, Lab, programs
 
 pytestmark = pytest.mark.lab
 
@@ -43,23 +41,27 @@ def hapair(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def up_lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    run_cli("up", timeout=UP_TIMEOUT)
-    try:
-        yield Lab(config_from_env())
-    finally:
-        run_cli("down", timeout=CLI_TIMEOUT)
+def up_lab(lab_pair: tuple[Lab, Path]) -> Lab:
+    return lab_pair[0]
 
 
 @pytest.fixture(scope="module")
-def inventory(up_lab: Lab) -> Path:
-    return Path(up_lab.status()["inventory"])
+def inventory(lab_pair: tuple[Lab, Path]) -> Path:
+    return lab_pair[1]
 
 
 def snapshot(lab: Lab) -> dict[str, str]:
     return {h: lab.sh(h, SNAPSHOT).stdout for h in ALL_HOSTS}
+
+
+def test_rollback_is_refused_before_any_upgrade_nothing_touched(up_lab: Lab,
+                                                                inventory: Path) -> None:
+    before = {h: programs(up_lab, h) for h in ALL_HOSTS}
+    res = hapair("rollback", "-i", str(inventory), "-y", timeout=UPGRADE_TIMEOUT)
+    assert res.returncode == 3, res.stderr[-2000:]
+    assert "no completed `hapair upgrade`" in res.stderr
+    assert {h: programs(up_lab, h) for h in before} == before  # nothing touched
+    assert not (inventory.parent / "runs" / "rollback").exists()
 
 
 def test_plan_lists_steps_and_changes_nothing(up_lab: Lab, inventory: Path) -> None:

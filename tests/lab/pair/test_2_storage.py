@@ -9,7 +9,8 @@
    node2's site (nobody touched storage) and reads back through the front door;
 5. node1 booted and rejoined: node1's site gets that upload (replication reversed by itself).
 
-Every wait is bounded; the lab is brought up and down by the module fixture.
+Every wait is bounded. The pair test_1 upgraded (conftest.py); node2 ends primary, node1 its
+rejoined standby (the next module's fixture moves the roles back).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from lab_helpers import Lab, hapair, upgraded_pair
+from lab_helpers import Lab, hapair
 
 from hapair.inventory.load import load_inventory
 from hapair.workflows.storage import S3Api, StorageSetup, setup_from_inventory
@@ -96,11 +97,8 @@ def primary_is(pair: Pair, node: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    with upgraded_pair(request.session, "storage") as (lab, inventory):
-        yield Pair(lab, inventory)
+def pair(healthy_pair: tuple[Lab, Path]) -> Pair:
+    return Pair(*healthy_pair)
 
 
 UPLOADED: dict[str, bytes] = {}  # key -> body, shared by the tests in file order

@@ -8,20 +8,20 @@ master: writes come back, nothing acknowledged is lost (sync mode). Last: the wi
 Sentinel is started again, node1 boots and `rejoin` brings it back as a standby; node1 is
 sampled all along and is never writable.
 
-One module-scoped lab: `lab up` + `hapair upgrade`, then the tests in file order.
+The pair test_1 upgraded (conftest.py), the tests in file order; node2 ends primary, node1
+its rejoined standby, etcd re-formed with all three members (the next module's fixture moves
+the roles back).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import CLI_TIMEOUT, Lab, hapair, run_cli, upgraded_pair
+from lab_helpers import CLI_TIMEOUT, Lab, hapair, run_cli
 
 from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
 from hapair.workflows.ops.failover import MIX_WITHOUT_MEDIA, WritableSampler
@@ -32,13 +32,9 @@ pytestmark = pytest.mark.lab
 SUPERVISORCTL = "supervisorctl -c /etc/supervisor/supervisord.conf"
 
 
-
 @pytest.fixture(scope="module")
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, Path]]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    with upgraded_pair(request.session, "manual-failover") as lab_and_inventory:
-        yield lab_and_inventory
+def pair(healthy_pair: tuple[Lab, Path]) -> tuple[Lab, Path]:
+    return healthy_pair
 
 
 def primary_answer(lab: Lab, node: str) -> str:

@@ -3,32 +3,26 @@ failed request, then the guide's own failover check — crash the primary's host
 the site keeps answering, Sentinel names node2, nothing acknowledged is lost, and node1 comes
 back as a standby that never accepted a write.
 
-One module-scoped lab: `lab up` + `hapair upgrade`, then the tests in file order.
+The pair test_1 upgraded (conftest.py), the tests in file order; node2 ends primary, node1
+its rejoined standby (the next module's fixture moves the roles back).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import Lab, hapair, upgraded_pair
+from lab_helpers import Lab, hapair
 
 from hapair.drill import LoadConfig, LoadGenerator, build_report, check_writes
 
 pytestmark = pytest.mark.lab
 
 
-
-
 @pytest.fixture(scope="module")
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, Path]]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    with upgraded_pair(request.session, "operations") as lab_and_inventory:
-        yield lab_and_inventory
+def pair(healthy_pair: tuple[Lab, Path]) -> tuple[Lab, Path]:
+    return healthy_pair
 
 
 def leader(lab: Lab) -> str:
