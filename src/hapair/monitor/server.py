@@ -15,7 +15,8 @@ DEFAULT_LISTEN = "127.0.0.1:9187"
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """`127.0.0.1:9187`, `[::1]:9187` or `0.0.0.0:9187` → (address, port)."""
+    """`127.0.0.1:9187`, `[::1]:9187` or `0.0.0.0:9187` → (address, port). Port 0 lets the
+    kernel pick a free one; the monitor logs which."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     try:
@@ -24,8 +25,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     except ValueError:
         raise UsageError(f"--listen {text!r}: expected ADDRESS:PORT, e.g. {DEFAULT_LISTEN}"
                          ) from None
-    if not sep or not 1 <= number <= 65535:
-        raise UsageError(f"--listen {text!r}: the port must be within 1-65535")
+    if not sep or not 0 <= number <= 65535:
+        raise UsageError(f"--listen {text!r}: the port must be within 0-65535")
     return host, number
 
 

@@ -7,13 +7,15 @@ monitor's own server, notifications POSTed by the real webhook client to a local
 2. `hapair monitor` as a process (the real CLI and its inventory `monitor:` section) until
    SIGTERM: a failover between its polls reaches the receiver and /metrics.
 
-Ports 48100-48111 on 127.0.0.1 only.
+127.0.0.1 only, on ports the kernel picks (a fixed port can be taken by another socket on a
+busy machine).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,14 +49,12 @@ sys.path.insert(0, str(REPO / "tests" / "unit" / "monitor"))
 from monitor_fakes import NOW, led_by, pg_primary  # noqa: E402
 
 pytestmark = pytest.mark.integration
-METRICS, HOOK = 48100, 48101
-CLI_METRICS, CLI_HOOK = 48110, 48111
 
 
 class Receiver:
     """A JSON webhook receiver on loopback: keeps every body POSTed to it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         received, lock = self.bodies, threading.Lock()
 
@@ -69,7 +69,8 @@ class Receiver:
             def log_message(self, *_args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -79,34 +80,41 @@ class Receiver:
         self.thread.join(timeout=5)
 
 
-def receiver_at(port: int) -> Iterator[Receiver]:
-    r = Receiver(port)
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
     try:
         yield r
     finally:
         r.close()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from receiver_at(HOOK)
-
-
-@pytest.fixture
-def cli_receiver() -> Iterator[Receiver]:
-    yield from receiver_at(CLI_HOOK)
-
-
-def wait_for(what: str, predicate: Callable[[], bool], timeout: float) -> None:
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float,
+             context: Callable[[], str] = lambda: "",
+             gone: Callable[[], bool] = lambda: False) -> None:
+    """Poll `predicate` until true; fail after `timeout` or as soon as `gone()` (the process
+    that should make it true has exited)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not gone():
         try:
             if predicate():
                 return
         except httpx.HTTPError:
             pass  # not listening yet
         time.sleep(0.2)
-    raise AssertionError(f"not true after {timeout:g}s: {what}")
+    raise AssertionError(f"not true: {what}\n{context()}")
+
+
+def served_port(log: Path) -> int | None:
+    """The port the monitor process says it serves /metrics on (it was asked for port 0)."""
+    found = re.search(r"serving /metrics on http://127\.0\.0\.1:(\d+)/", log.read_text())
+    return int(found.group(1)) if found else None
+
+
+def process_report(proc: subprocess.Popen[str], log: Path) -> str:
+    """What a failed wait needs to say: is the monitor still running, and what did it log."""
+    state = "running" if proc.poll() is None else f"exited {proc.returncode}"
+    return f"monitor process {state}; its log:\n{log.read_text()[-4000:]}"
 
 
 def lagging(s: PairSnapshot) -> PairSnapshot:
@@ -138,10 +146,10 @@ def test_scripted_polls_over_http(receiver: Receiver) -> None:
     ]
     queue = [replace(s, taken_at=NOW + t) for t, s in script]
     collector = SnapshotCollector()
-    m = Monitor(lambda: queue.pop(0), WebhookSender([f"http://127.0.0.1:{HOOK}/hook/T0KEN"]),
+    m = Monitor(lambda: queue.pop(0), WebhookSender([f"http://127.0.0.1:{receiver.port}/hook/T0KEN"]),
                 limits=Limits(backup_max_age_s=0), collector=collector,
                 policy=AlertPolicy(renotify_s=3600))
-    server = MetricsServer(registry_with(collector), "127.0.0.1", METRICS)
+    server = MetricsServer(registry_with(collector), "127.0.0.1", 0)
     try:
         seen = []
         for _ in range(len(script)):
@@ -150,7 +158,7 @@ def test_scripted_polls_over_http(receiver: Receiver) -> None:
             assert r.delivery.ok, r.delivery.failed
             seen.append([(b["alert"], b["status"]) for b in receiver.bodies[before:]])
             if len(seen) == 6:  # firing: /metrics shows the failing check
-                metrics = scrape(METRICS)
+                metrics = scrape(server.port)
                 assert metrics['hapair_check_ok{check="postgres.standby.node2"}'] == "0.0"
                 assert float(metrics['hapair_pg_replication_lag_bytes{standby="node2"}']) == 2**25
         assert seen == [[], [], [], [], [], [("postgres.standby.node2", "firing")], [],
@@ -161,7 +169,7 @@ def test_scripted_polls_over_http(receiver: Receiver) -> None:
         assert resolved["since"] == iso(NOW + 30) and resolved["resolved_at"] == iso(NOW + 130)
         assert (pg_event["old_primary"], pg_event["new_primary"]) == ("node1", "node2")
         assert pg_event["since"] == iso(NOW + 100)
-        metrics = scrape(METRICS)
+        metrics = scrape(server.port)
         assert metrics['hapair_failovers_seen_total{service="postgres"}'] == "1.0"
         assert metrics['hapair_failovers_seen_total{service="redis"}'] == "1.0"
         assert metrics['hapair_pg_primary{node="node2"}'] == "1.0"
@@ -196,7 +204,7 @@ root.main(args=sys.argv[1:], prog_name="hapair", obj={{"observe_source": source}
 """
 
 
-def test_monitor_process_reports_a_failover(cli_receiver: Receiver, tmp_path: Path) -> None:
+def test_monitor_process_reports_a_failover(receiver: Receiver, tmp_path: Path) -> None:
     sys.path.insert(0, str(REPO / "tests" / "unit" / "backup"))
     from backup_fakes import write_inventory
 
@@ -208,24 +216,36 @@ def test_monitor_process_reports_a_failover(cli_receiver: Receiver, tmp_path: Pa
         yaml.dump(data, fh)
     code = SCRIPT.format(fakes=str(REPO / "tests" / "unit" / "monitor"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"),
-           "HAPAIR_WEBHOOK": f"http://127.0.0.1:{CLI_HOOK}/hook/T0KEN"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "monitor", "-i", str(inv), "--listen",
-         f"127.0.0.1:{CLI_METRICS}", "--interval", "1", "--backup-max-age-hours", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+           "HAPAIR_WEBHOOK": f"http://127.0.0.1:{receiver.port}/hook/T0KEN"}
+    # The log goes to a file, not a pipe: an unread pipe that fills would stall the loop.
+    log = tmp_path / "monitor.log"
+    with log.open("w") as log_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "monitor", "-i", str(inv), "--listen",
+             "127.0.0.1:0", "--interval", "1", "--backup-max-age-hours", "0"],
+            stdout=subprocess.DEVNULL, stderr=log_fh, text=True, env=env)
     try:
-        wait_for("the failover counted on /metrics", lambda: scrape(CLI_METRICS).get(
-            'hapair_failovers_seen_total{service="postgres"}') == "1.0", 60)
-        wait_for("the failover webhooks", lambda: len(cli_receiver.bodies) >= 2, 30)
+        report = lambda: process_report(proc, log)  # noqa: E731
+        exited = lambda: proc.poll() is not None  # noqa: E731
+        wait_for("the monitor serving /metrics", lambda: served_port(log) is not None, 60,
+                 context=report, gone=exited)
+        port = served_port(log)
+        assert port is not None
+        wait_for("the failover counted on /metrics", lambda: scrape(port).get(
+            'hapair_failovers_seen_total{service="postgres"}') == "1.0", 60, context=report,
+            gone=exited)
+        wait_for("the failover webhooks", lambda: len(receiver.bodies) >= 2, 30,
+                 context=report, gone=exited)
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    err = log.read_text()
     assert proc.returncode == 0, err
     assert [(b["alert"], b["status"], b["old_primary"], b["new_primary"])
-            for b in cli_receiver.bodies] == [("failover.postgres", "event", "node1", "node2"),
+            for b in receiver.bodies] == [("failover.postgres", "event", "node1", "node2"),
                                               ("failover.redis", "event", "node1", "node2")]
     assert "renotify every 0 s" in err  # the inventory's monitor section was read
     assert "failover seen: postgres: leader changed from node1 to node2" in err
