@@ -21,20 +21,26 @@ from hapair.cli.options import (
 from hapair.cli.output import emit, err_console, progress
 from hapair.cli.planrun import confirm, fail_if_clients_failed, run_plan
 from hapair.drill.report import render_table
-from hapair.errors import HapairError, Refused
+from hapair.errors import Refused
 from hapair.inventory import load_inventory
-from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import workflow_context
 from hapair.workflows.native_only import compose_hosts
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.plan import build_plan
 from hapair.workflows.upgrade.preflight import run_preflight
 from hapair.workflows.upgrade.verify import facts as report_facts
+from hapair.workflows.upgrade_compose.prepare import prepare_compose
 
 NOTES = [
     "media replication is asynchronous: an upload reaches the other site within about the "
     "replication interval (5 s); see docs/storage.md",
 ]
+
+
+COMPOSE_NOT_PROVEN = (
+    "`hapair upgrade` on compose hosts: its steps are tested against the exact commands they "
+    "run, but have not yet run end to end on Docker engines; `hapair plan` shows them. Add "
+    "--experimental-compose to run them anyway (on a staging copy of the server first)")
 
 
 def _plan_document(p: UpgradeParams, plan: Any, pre: Any, redact: Any) -> dict[str, Any]:
@@ -87,25 +93,30 @@ def _plan_or_dry_run(inventory: Path, output: OutputFormat) -> None:
     inv = load_inventory(inventory)
     with workflow_context(inv) as ctx:
         p = UpgradeParams(inv, ctx.generated)
+        if compose_hosts(inv):
+            _compose_plan(ctx, p, output)
+            return
         progress("probing hosts (read-only)")
         pre = run_preflight(ctx, p)
-        doc = _plan_document(p, build_plan(p), pre, ctx.redact)
-        render = _render_plan
-        if compose_hosts(inv):
-            progress("compose: discovering the stack on the first node (read-only)")
-            try:
-                doc["compose"] = compose_preview(ctx, inv).as_dict()
-            except (HapairError, OSError) as exc:  # the refusal below still gets printed
-                doc["compose"] = {"error": ctx.redact(str(exc))}
-            render = _render_compose_plan
-        emit(doc, output, render)
+        emit(_plan_document(p, build_plan(p), pre, ctx.redact), output, _render_plan)
         if pre.refusals:
             _refuse(pre)
 
 
+def _compose_plan(ctx: Any, p: UpgradeParams, output: OutputFormat) -> None:
+    progress("compose: discovering the stack on the first node and probing hosts (read-only)")
+    prepared = prepare_compose(ctx, p, real_secrets=False)
+    doc = _plan_document(p, prepared.plan, prepared.preflight, ctx.redact)
+    doc["compose"] = prepared.preview.as_dict()
+    doc["notes"] = [*doc["notes"], COMPOSE_NOT_PROVEN]
+    emit(doc, output, _render_compose_plan)
+    if prepared.preflight.refusals:
+        _refuse(prepared.preflight)
+
+
 def _render_compose_plan(doc: dict[str, Any], console: Console) -> None:
     render_compose(doc, console)
-    _render_trailer(doc, console)
+    _render_plan(doc, console)
 
 
 @click.command("upgrade")
@@ -118,14 +129,20 @@ def _render_compose_plan(doc: dict[str, Any], console: Console) -> None:
                    "failed requests and lost writes (exit 4 if any).")
 @click.option("--allow-any-target", is_flag=True,
               help="Let --drill-load target a front door outside loopback and the lab.")
+@click.option("--experimental-compose", is_flag=True,
+              help="Run the compose form of the upgrade, whose steps have not yet run end to "
+                   "end on Docker engines (docs/compose.md). Try it on a staging copy first.")
 @output_option
 def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, drill_load: bool,
-                allow_any_target: bool, output: OutputFormat) -> None:
+                allow_any_target: bool, experimental_compose: bool,
+                output: OutputFormat) -> None:
     """Upgrade the single server to the HA pair (resumes after an interruption)."""
     if dry_run:
         _plan_or_dry_run(inventory, output)
         return
     inv = load_inventory(inventory)
+    if compose_hosts(inv) and not experimental_compose:
+        raise Refused(COMPOSE_NOT_PROVEN)
     with workflow_context(inv) as ctx:
         p = UpgradeParams(inv, ctx.generated)
         done = completed_run(ctx.runs_root)
@@ -136,13 +153,18 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, dri
                 f"already upgraded (run {d['run']}): nothing to do; `hapair check` verifies "
                 "the pair as it is now"))
             return
-        progress("preflight: probing hosts (read-only)")
-        pre = run_preflight(ctx, p)
+        if compose_hosts(inv):
+            progress("compose: discovering the stack on the first node and probing hosts "
+                     "(read-only)")
+            prepared = prepare_compose(ctx, p, real_secrets=True)
+            pre, plan = prepared.preflight, prepared.plan
+        else:
+            progress("preflight: probing hosts (read-only)")
+            pre, plan = run_preflight(ctx, p), build_plan(p)
         for risk in pre.risks:
             err_console.print(f"{risk.severity.value}: {risk.reason}", markup=False)
         if pre.refusals:
             _refuse(pre)
-        plan = build_plan(p)
         if not yes:
             confirm(f"Run {len(plan.steps)} steps on {', '.join(plan.hosts())}?",
                     "upgrade changes every host")
@@ -150,9 +172,12 @@ def upgrade_cmd(inventory: Path, dry_run: bool, yes: bool, lock_wait: float, dri
                                  drill_load=drill_load, allow_any_target=allow_any_target,
                                  is_final_check=lambda sid: "/verify." in sid
                                  or sid.endswith("/front-door"))
-        doc = {"run": report.as_dict(), "report": report_facts(p, ctx.transports),
-               "client_impact": drill.to_dict() if drill else None, "notes": NOTES}
-        emit(doc, output, _render_report)
+        doc = {"run": report.as_dict(), "client_impact": drill.to_dict() if drill else None,
+               "notes": NOTES}
+        if compose_hosts(inv):  # the native report reads the hosts' own servers
+            emit(doc, output, _render_run)
+        else:
+            emit({**doc, "report": report_facts(p, ctx.transports)}, output, _render_report)
         fail_if_clients_failed(drill, "upgrade")
 
 
@@ -163,6 +188,11 @@ def completed_run(runs_root: Path) -> str | None:
     runs = History.load(runs_root, "upgrade").runs
     return next((r.run_id for r in reversed(runs) if r.mode == "apply" and r.result == "ok"),
                 None)
+
+
+def _render_run(doc: dict[str, Any], console: Console) -> None:
+    console.print(f"[bold]upgrade complete[/bold]: {len(doc['run'].get('steps', []))} steps")
+    _render_notes_and_impact(doc, console)
 
 
 def _render_report(doc: dict[str, Any], console: Console) -> None:
@@ -182,6 +212,10 @@ def _render_report(doc: dict[str, Any], console: Console) -> None:
     console.print(f"front door {rep['front_door']['url']}: /health/ "
                   f"{rep['front_door']['health']}")
     console.print(f"media: {rep['media']}", markup=False)
+    _render_notes_and_impact(doc, console)
+
+
+def _render_notes_and_impact(doc: dict[str, Any], console: Console) -> None:
     for note in doc["notes"]:
         console.print(f"note: {note}")
     if doc.get("client_impact"):

@@ -237,6 +237,14 @@ class ComposeRuntime:
         return self._compose("run", "--rm", "-T", "--no-deps", check_name(service), *argv,
                              timeout=timeout)
 
+    def up_all(self) -> None:
+        """`up -d`: every service the files start by default (profiled ones stay off)."""
+        self._compose("up", "-d")
+
+    def stop_all(self) -> None:
+        """`stop`: every running service of the project, each with the file's grace."""
+        self._compose("stop", timeout=self.timeout)
+
     def build(self, service: str) -> None:
         self._compose("build", check_name(service), timeout=self.timeout)
 

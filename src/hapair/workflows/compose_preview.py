@@ -51,7 +51,10 @@ def _bundle_doc(b: HostBundle) -> dict[str, Any]:
             "violations": [str(v) for v in check_bundle(b)]}
 
 
-def compose_preview(ctx: WorkflowContext, inv: Inventory) -> ComposePreview:
+def compose_preview(ctx: WorkflowContext, inv: Inventory,
+                    secrets: HaSecrets | None = None) -> ComposePreview:
+    """The stack discovered on node1, the generated bundles and the edited compose files.
+    Without `secrets` (the read-only preview) the bundles hold placeholders."""
     node1, node2 = inv.nodes
     witness = inv.witness
     if node1.compose is None or witness is None:
@@ -62,7 +65,8 @@ def compose_preview(ctx: WorkflowContext, inv: Inventory) -> ComposePreview:
     door = inv.front_door
     bundles = generate(GenerateParams(
         cluster=inv.cluster, stack=stack, nodes=(_spec(node1), _spec(node2)),
-        witness=_spec(witness), secrets=_placeholder_secrets(),
+        witness=_spec(witness), secrets=secrets or _placeholder_secrets(),
+        durability=inv.durability,
         vip=Vip(door.address, VIP_PREFIX, door.interface or "eth0", door.port,
                 inv.services.backend.health) if door.kind == "vip" else None))
     text = t.read_file(c.files[0]).decode()

@@ -22,7 +22,7 @@ from hapair.components.router.config import render_router_config, router_argv
 from hapair.components.scram import scram_sha256_verifier, sql_literal
 from hapair.errors import StepFailed
 from hapair.exec.runtime import ServiceSpec, ServiceState
-from hapair.plan.step import Check, Fn, Run, Step, StepContext, StepKind, Undo
+from hapair.plan.step import Check, Fn, FnCheck, Run, Step, StepContext, StepKind, Undo
 from hapair.workflows.upgrade.params import (
     PATRONI_BIN,
     PGBOUNCER_ADMIN,
@@ -286,21 +286,48 @@ def standby_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
     patroni = p.patroni(host)
     spec = ServiceSpec(name="patroni", command=tuple(patroni_argv(patroni, PATRONI_BIN)),
                        user="postgres", stop_wait_secs=90, priority=100)
-    leader = p.patroni(p.names.primary).me
-    cluster_url = leader.rest_url("/cluster")
+    return [
+        file_step(sid(host, "patroni.config"), host, render_patroni_config(patroni),
+                  "Patroni on the standby: with an empty data directory it clones the leader"),
+        service_step(sid(host, "patroni.clone"), host, spec, runtime_for, CLONE_REASON,
+                     ready=standby_streaming(p), settle=600, impact=CLONE_IMPACT),
+        durability_step(p),
+    ]
+
+
+CLONE_REASON = ("the standby: cloned from the running primary (pg_basebackup through its slot) "
+                "and streaming")
+CLONE_IMPACT = "the primary reads its data once (I/O), no client impact"
+
+
+def _members(p: UpgradeParams) -> list[dict]:
+    url = p.patroni(p.names.primary).me.rest_url("/cluster")
+    return httpx.get(url, timeout=3, trust_env=False).json().get("members", [])
+
+
+def standby_streaming(p: UpgradeParams) -> FnCheck:
+    """The standby is a cluster member, streaming, less than 16 MiB behind (Patroni /cluster
+    on the primary)."""
+    host = p.names.standby
 
     def streaming(_ctx: StepContext) -> Check:
-        members = httpx.get(cluster_url, timeout=3, trust_env=False).json().get("members", [])
-        me = next((m for m in members if m.get("name") == host), None)
+        me = next((m for m in _members(p) if m.get("name") == host), None)
         if me is None:
             return Check(False, f"{host} is not a cluster member yet")
         state, lag = me.get("state"), me.get("lag")
         ok = state == "streaming" and lag not in (None, "unknown") and int(lag) < 16 * 1024**2
         return Check(ok, f"{host}: {me.get('role')} {state}, lag {lag} bytes")
 
+    return guarded(f"{host} streams from the primary", streaming)
+
+
+def durability_step(p: UpgradeParams) -> Step:
+    """Synchronous replication on (durability sync/strict) once the standby streams."""
+    host = p.names.standby
+    leader = p.patroni(p.names.primary).me
+
     def sync_ok(_ctx: StepContext) -> Check:
-        members = httpx.get(cluster_url, timeout=3, trust_env=False).json().get("members", [])
-        me = next((m for m in members if m.get("name") == host), {})
+        me = next((m for m in _members(p) if m.get("name") == host), {})
         want = "sync_standby" if p.inv.durability in ("sync", "strict") else "replica"
         return Check(me.get("role") == want, f"{host} is {me.get('role')} (want {want})")
 
@@ -311,22 +338,12 @@ def standby_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
         if r.status_code != 200:
             raise StepFailed(f"PATCH /config answered {r.status_code}: {r.text[:200]}")
 
-    return [
-        file_step(sid(host, "patroni.config"), host, render_patroni_config(patroni),
-                  "Patroni on the standby: with an empty data directory it clones the leader"),
-        service_step(sid(host, "patroni.clone"), host, spec, runtime_for,
-                     "the standby: cloned from the running primary (pg_basebackup through its "
-                     "slot) and streaming",
-                     ready=guarded(f"{host} streams from the primary", streaming), settle=600,
-                     impact="the primary reads its data once (I/O), no client impact"),
-        Step(id=sid(p.names.primary, "patroni.durability"), host=p.names.primary,
-             kind=StepKind.RELOAD,
-             reason=f"durability `{p.inv.durability}`: synchronous replication on once the "
-                    "standby has caught up" if p.inv.durability != "async"
-                    else "durability `async`: asynchronous replication (bounded lag)",
-             client_impact="commits wait for the standby's flush (sub-millisecond here)",
-             action=Fn("PATCH Patroni /config synchronous_mode", enable_sync),
-             verify=guarded("the standby has the planned replication role", sync_ok),
-             settle_timeout=60),
-    ]
-
+    return Step(id=sid(p.names.primary, "patroni.durability"), host=p.names.primary,
+                kind=StepKind.RELOAD,
+                reason=f"durability `{p.inv.durability}`: synchronous replication on once the "
+                       "standby has caught up" if p.inv.durability != "async"
+                       else "durability `async`: asynchronous replication (bounded lag)",
+                client_impact="commits wait for the standby's flush (sub-millisecond here)",
+                action=Fn("PATCH Patroni /config synchronous_mode", enable_sync),
+                verify=guarded("the standby has the planned replication role", sync_ok),
+                settle_timeout=60)

@@ -1,0 +1,100 @@
+"""What the compose upgrade works from: the stack discovered on node1, each host's generated
+bundle (with the real secrets), the user's compose file as it must read on each node, and
+one ComposeHostRuntime per host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hapair.components.common import Credential
+from hapair.compose.edits import EditResult
+from hapair.compose.generate import HostBundle
+from hapair.compose.generate_configs import HaSecrets
+from hapair.compose.host_runtime import ComposeHostRuntime
+from hapair.compose.model import Stack
+from hapair.inventory import Compose, Host
+from hapair.plan.step import StepContext
+from hapair.workflows.compose_preview import ComposePreview
+from hapair.workflows.upgrade.params import REPLICATION_USER, UpgradeParams
+
+BACKUP_DIR = "/var/backups/hapair"
+
+
+def ha_secrets(p: UpgradeParams) -> HaSecrets:
+    """The secrets the generated configs hold. The official image's superuser is
+    POSTGRES_USER (the inventory's `owner`), whose password is `superuser_password`."""
+    pg, redis = p.inv.services.postgres, p.inv.services.redis
+    return HaSecrets(superuser=Credential(pg.owner, pg.superuser_password),
+                     replication=Credential(REPLICATION_USER, p.replication_password),
+                     redis_password=redis.password, sentinel_password=p.sentinel_password,
+                     vrrp_secret=p.vrrp_secret)
+
+
+@dataclass
+class ComposeUpgrade:
+    p: UpgradeParams
+    stack: Stack
+    bundles: dict[str, HostBundle]  # host name → its generated bundle
+    edits: dict[str, EditResult]  # node name → the user's compose file on that node
+    _runtimes: dict[tuple[str, int], ComposeHostRuntime] = field(default_factory=dict,
+                                                                 repr=False)
+
+    @classmethod
+    def from_preview(cls, p: UpgradeParams, preview: ComposePreview) -> ComposeUpgrade:
+        hosts = [*p.data_nodes, p.host(p.names.witness or "")]
+        return cls(p, preview.stack,
+                   {h.name: b for h, b in zip(hosts, preview.bundles, strict=True)},
+                   {e.node: e for e in preview.edits})
+
+    # --- hosts -------------------------------------------------------------------------------
+
+    @property
+    def primary(self) -> str:
+        return self.p.names.primary
+
+    @property
+    def standby(self) -> str:
+        return self.p.names.standby
+
+    @property
+    def witness(self) -> str:
+        assert self.p.names.witness is not None  # compose_preview refuses without one
+        return self.p.names.witness
+
+    def host(self, name: str) -> Host:
+        return self.p.host(name)
+
+    def compose(self, name: str) -> Compose:
+        settings = self.host(name).compose
+        assert settings is not None  # runtime: compose hosts only
+        return settings
+
+    def runtime(self, ctx: StepContext, name: str) -> ComposeHostRuntime:
+        """One runtime per host and transport (the CLI is detected once)."""
+        transport = ctx.on(name)
+        key = (name, id(transport))
+        if key not in self._runtimes:
+            self._runtimes[key] = ComposeHostRuntime(transport, self.host(name))
+        return self._runtimes[key]
+
+    # --- the data ----------------------------------------------------------------------------
+
+    @property
+    def pg_volume(self) -> str:
+        volume = self.bundles[self.primary].pg_volume
+        assert volume is not None  # a node bundle always names it
+        return volume
+
+    def external_volumes(self, name: str) -> list[str]:
+        """The data volumes `name`'s generated file declares external (compose refuses to
+        start without them rather than create empty ones): on node2, hapair creates them."""
+        volumes = self.bundles[name].compose.get("volumes") or {}
+        return sorted(str(v.get("name", k)) for k, v in volumes.items()
+                      if isinstance(v, dict) and v.get("external"))
+
+    @property
+    def patroni_image(self) -> str:
+        return str(self.bundles[self.primary].compose["services"]["hapair-patroni"]["image"])
+
+    def backup_path(self) -> str:
+        return f"{BACKUP_DIR}/{self.p.inv.cluster}-before-upgrade.dump"
