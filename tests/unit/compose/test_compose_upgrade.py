@@ -187,10 +187,10 @@ def test_replication_sql_runs_in_the_user_s_postgres_as_its_superuser(tmp_path: 
 
 def test_redis_and_postgres_are_handed_over_stop_first(tmp_path: Path, monkeypatch) -> None:
     pc, ctx = prepared(tmp_path)
-    import hapair.workflows.upgrade_compose.steps_handover as handover
+    import hapair.workflows.upgrade.steps_pg as steps_pg
 
     waited = []
-    monkeypatch.setattr(handover, "_wait_primary", lambda url, t: waited.append(url))
+    monkeypatch.setattr(steps_pg, "wait_primary", lambda url, t: waited.append(url))
     node1 = ctx.transports["node1"]
     before = len(node1.commands)  # type: ignore[attr-defined]
     _run(pc, ctx, "node1", "compose.redis-handover")

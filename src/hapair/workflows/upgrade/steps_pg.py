@@ -196,7 +196,7 @@ def _write_all(files: list, *, pgpass_line: str, p: UpgradeParams) -> Fn:
 # --- phase 6: the hand-over to Patroni, behind PAUSE ------------------------------------------
 
 
-def _wait_primary(url: str, timeout: float) -> None:
+def wait_primary(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -232,7 +232,7 @@ def handover_steps(p: UpgradeParams, runtime_for: RuntimeFor) -> list[Step]:
             if was_running:  # a resumed run: make the running Patroni read its new config
                 ctx.transport.run(["pkill", "-HUP", "-u", "postgres", "-x", "patroni"],
                                   check=False)
-            _wait_primary(primary_url, 90)
+            wait_primary(primary_url, 90)
             ctx.transport.write_file(pgb_router.path, pgb_router.content, mode=pgb_router.mode,
                                      owner=pgb_router.owner)
             pgbouncer_admin(ctx, "RELOAD")  # new server connections go through the router

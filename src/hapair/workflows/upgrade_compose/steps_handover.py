@@ -4,14 +4,10 @@ node2's clone, node2's app, synchronous replication, the guide's final checks.""
 
 from __future__ import annotations
 
-import time
-
-import httpx
-
 from hapair.compose.yamlio import load_plain
-from hapair.errors import StepFailed
 from hapair.exec.transport import Transport
 from hapair.plan.step import Fn, Step, StepContext, StepKind, Undo
+from hapair.workflows.upgrade import steps_pg
 from hapair.workflows.upgrade.stepkit import FileIsOneOf, all_checks, http_ok
 from hapair.workflows.upgrade.steps_pg import (
     CLONE_IMPACT,
@@ -47,20 +43,6 @@ def prepare_steps(cu: ComposeUpgrade) -> list[Step]:
             for s in prepare_primary_steps(cu.p) if not s.id.endswith(HBA_STEP)]
 
 
-def _wait_primary(url: str, timeout: float) -> None:
-    deadline, last = time.monotonic() + timeout, "no answer"
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(url, timeout=2, trust_env=False)
-            if r.status_code == 200:
-                return
-            last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.5)
-    raise StepFailed(f"Patroni did not report primary within {timeout:g} s ({last})")
-
-
 def pg_handover_step(cu: ComposeUpgrade) -> Step:
     host = cu.primary
     user_pg = cu.compose(host).services.postgres or "postgres"
@@ -70,7 +52,7 @@ def pg_handover_step(cu: ComposeUpgrade) -> Step:
         rt = cu.runtime(ctx, host)
         rt.project("app").stop(user_pg)  # a clean shutdown: -t is never below 60 s
         rt.start("patroni")  # the same volume; Patroni starts it and takes the leader key
-        _wait_primary(primary_url, 120)
+        steps_pg.wait_primary(primary_url, 120)
 
     def hand_back(ctx: StepContext) -> None:
         rt = cu.runtime(ctx, host)
