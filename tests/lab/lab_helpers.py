@@ -56,15 +56,15 @@ def hapair(*args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str
 
 
 @contextmanager
-def fresh_lab(session: Any, tag: str = "") -> Iterator[Lab]:
-    """`lab up`, then the Lab; the hosts' logs are kept when `lab up` or a test of the session
-    failed meanwhile; `lab down` whatever happens."""
+def fresh_lab(session: Any, tag: str = "", *, bare: bool = False) -> Iterator[Lab]:
+    """`lab up` (`--bare`: hosts only), then the Lab; the hosts' logs are kept when `lab up`
+    or a test of the session failed meanwhile; `lab down` whatever happens."""
     cfg = config_from_env()
     failed_before = session.testsfailed
     up_failed = False
     try:
         try:
-            run_cli("up", timeout=UP_TIMEOUT)
+            run_cli("up", *(["--bare"] if bare else []), timeout=UP_TIMEOUT)
         except BaseException:
             up_failed = True
             raise

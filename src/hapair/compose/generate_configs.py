@@ -134,11 +134,21 @@ def patroni_config(cluster: str, me: HostSpec, nodes: tuple[HostSpec, ...],
         durability=durability,  # type: ignore[arg-type]
         config_path=PATRONI_CONFIG,
         rest_auth=secrets.rest,
-        # the app reaches PostgreSQL through the router container, from a Docker bridge
-        extra_hba=tuple(f"host {pg.database} {pg.owner} {s} scram-sha-256"
-                        for s in pg.client_subnets),
+        extra_hba=(
+            # Patroni listens on the container's 0.0.0.0, so its own replication connection
+            # (the local timeline check) comes from the container's loopback
+            f"host replication {secrets.replication.username} 127.0.0.1/32 scram-sha-256",
+            # the app reaches PostgreSQL through the router container, from a Docker bridge
+            *(f"host {pg.database} {pg.owner} {s} scram-sha-256" for s in pg.client_subnets),
+        ),
     )
     data = config_dict(params)
+    postgresql = data["postgresql"]
+    # The official image has no `postgres` role (its superuser is POSTGRES_USER): the OS user
+    # postgres in the container maps to it over the socket, for hapair's psql there.
+    postgresql["pg_hba"].insert(0, f"local all {secrets.superuser.username} peer "  # type: ignore[index]
+                                "map=hapair")
+    postgresql["pg_ident"] = [f"hapair postgres {secrets.superuser.username}"]  # type: ignore[index]
     data["postgresql"]["listen"] = f"0.0.0.0:{PG_PORT}"  # type: ignore[index]
     data["restapi"]["listen"] = f"0.0.0.0:{PATRONI_PORT}"  # type: ignore[index]
     return dump_yaml(data, header=f"Patroni {cluster}/{me.name} — rendered by hapair (in a "

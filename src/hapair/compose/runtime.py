@@ -241,6 +241,15 @@ class ComposeRuntime:
         """`up -d`: every service the files start by default (profiled ones stay off)."""
         self._compose("up", "-d")
 
+    def create_all(self) -> None:
+        """`up --no-start`: the project's networks and containers, nothing started (another
+        project can then join its networks, declared external there)."""
+        self._compose("up", "--no-start")
+
+    def down(self) -> None:
+        """`down`: containers and networks removed; volumes never (no `-v`)."""
+        self._compose("down", timeout=self.timeout)
+
     def stop_all(self) -> None:
         """`stop`: every running service of the project, each with the file's grace."""
         self._compose("stop", timeout=self.timeout)

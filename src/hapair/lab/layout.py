@@ -43,6 +43,9 @@ BIND_PATHS: tuple[HostPath, ...] = (
     HostPath("/var/log"),
     HostPath("/tmp", mode=0o1777),
     HostPath("/opt/cms"),
+    # hapair's generated compose bundles for the lab's compose project `cms` (the compose
+    # end-to-end test): /opt/hapair/cms/<host>/, per host like a real server's disk.
+    HostPath("/opt/hapair/cms"),
 )
 
 # Directories inside the per-host trees (persist across crash/boot, like a disk).

@@ -69,7 +69,17 @@ def private_engine() -> Iterator[str]:
             proc.kill()
             proc.wait(STOP_TIMEOUT)
         log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        _release(root)
+
+
+def _release(root: Path) -> None:
+    """After the engine stopped: dockerd leaves the host-network sandbox that `--network host`
+    builds create (<exec-root>/netns/default, a bind mount) mounted, which rmtree cannot
+    remove. Unmount what is left under the engine's root (deepest first), then remove it."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True):
+        subprocess.run(["umount", point], check=False, capture_output=True, timeout=30.0)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def import_busybox(host: str) -> str:

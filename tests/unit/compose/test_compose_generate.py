@@ -68,6 +68,12 @@ def test_patroni_config(bundles) -> None:
     assert pg["data_dir"] == "/var/lib/postgresql/data/pgdata"
     assert pg["bin_dir"] == "/usr/lib/postgresql/17/bin"
     assert "host idp_cms idp 172.28.0.0/16 scram-sha-256" in pg["pg_hba"]
+    # Patroni's own replication connection, from the container's loopback (seen failing on
+    # a real engine without it: the hand-over never reached /primary)
+    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in pg["pg_hba"]
+    # psql in the container as OS user postgres reaches the image's superuser (no password)
+    assert pg["pg_hba"][0] == "local all idp peer map=hapair"
+    assert pg["pg_ident"] == ["hapair postgres idp"]
     assert conf["restapi"]["listen"] == "0.0.0.0:8008"
     assert conf["restapi"]["connect_address"] == "10.0.0.12:8008"
     assert conf["etcd3"]["hosts"] == ["10.0.0.11:2379", "10.0.0.12:2379", "10.0.0.13:2379"]

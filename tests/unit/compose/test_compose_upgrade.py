@@ -47,6 +47,7 @@ EXPECTED_STEPS = [
     ("node1", "compose.images", StepKind.COMMAND),
     ("node2", "compose.images", StepKind.COMMAND),
     ("node2", "compose.volumes", StepKind.COMMAND),
+    ("node2", "compose.app-created", StepKind.COMMAND),
     ("node1", "compose.etcd", StepKind.NEW_SERVICE),
     ("node2", "compose.etcd", StepKind.NEW_SERVICE),
     ("witness", "compose.etcd", StepKind.NEW_SERVICE),
@@ -154,7 +155,7 @@ def test_backup_dumps_from_the_user_s_container_to_a_0600_file(tmp_path: Path) -
     node1 = ctx.transports["node1"]
     argv = node1.commands[-1]  # type: ignore[attr-defined]
     assert argv[:2] == ("sh", "-c") and "umask 077" in argv[2]
-    assert argv[3] == "/var/backups/hapair/idp-cms-before-upgrade.dump"
+    assert argv[3] == "/var/lib/hapair/backups/idp-cms-before-upgrade.dump"
     assert list(argv[4:]) == [*APP1, "exec", "-T", "-u", "postgres", "postgres", "pg_dump",
                               "-Fc", "-U", "idp", "-d", "idp_cms"]
 

@@ -19,6 +19,7 @@ from hapair.workflows.upgrade_compose.steps_prepare import (
     backup_step,
     bundle_step,
     images_step,
+    node2_created_step,
     node2_project_step,
     volumes_step,
 )
@@ -40,6 +41,7 @@ def build_compose_plan(cu: ComposeUpgrade) -> Plan:
         node2_project_step(cu),
         *(images_step(cu, h) for h in (primary, standby)),
         volumes_step(cu),
+        node2_created_step(cu),
         *etcd_steps(cu),
         *prepare_steps(cu),
         redis_handover_step(cu),

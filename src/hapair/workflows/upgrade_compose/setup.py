@@ -14,10 +14,9 @@ from hapair.compose.host_runtime import ComposeHostRuntime
 from hapair.compose.model import Stack
 from hapair.inventory import Compose, Host
 from hapair.plan.step import StepContext
+from hapair.workflows.backup.nodes import DEFAULT_BACKUP_DIR
 from hapair.workflows.compose_preview import ComposePreview
 from hapair.workflows.upgrade.params import REPLICATION_USER, UpgradeParams
-
-BACKUP_DIR = "/var/backups/hapair"
 
 
 def ha_secrets(p: UpgradeParams) -> HaSecrets:
@@ -97,4 +96,4 @@ class ComposeUpgrade:
         return str(self.bundles[self.primary].compose["services"]["hapair-patroni"]["image"])
 
     def backup_path(self) -> str:
-        return f"{BACKUP_DIR}/{self.p.inv.cluster}-before-upgrade.dump"
+        return f"{DEFAULT_BACKUP_DIR}/{self.p.inv.cluster}-before-upgrade.dump"

@@ -161,6 +161,31 @@ def volumes_step(cu: ComposeUpgrade) -> Step:
                 undo=Undo(Run(["docker", "volume", "rm", *volumes])))
 
 
+def app_network(cu: ComposeUpgrade, host: str) -> str | None:
+    """The real name of the user's app network that hapair's router joins (external)."""
+    networks = cu.bundles[host].compose.get("networks") or {}
+    app = networks.get("app")
+    return str(app.get("name")) if isinstance(app, dict) and app.get("external") else None
+
+
+def node2_created_step(cu: ComposeUpgrade) -> Step:
+    """The user's project created on node2 (`up --no-start`): its networks exist, with
+    compose's own labels, before hapair's project declares one of them external."""
+    host = cu.standby
+    project = cu.compose(host).project
+    network = app_network(cu, host)
+    checks = ([CommandCheck(["docker", "network", "inspect", network],
+                            description=f"network {network}")] if network else [])
+    return Step(id=sid(host, "app-created"), host=host, kind=StepKind.COMMAND,
+                reason=f"{project}'s networks and containers created on {host}, none started "
+                       "(the router joins its network)",
+                action=Fn(f"docker compose -p {project} up --no-start",
+                          lambda ctx: cu.runtime(ctx, host).project("app").create_all()),
+                verify=all_checks(f"{project} exists on {host}", *checks),
+                undo=Undo(Fn(f"docker compose -p {project} down (volumes kept)",
+                             lambda ctx: cu.runtime(ctx, host).project("app").down())))
+
+
 def _each(argvs: list[list[str]]) -> Fn:
     def run(ctx: StepContext) -> None:
         for argv in argvs:

@@ -15,25 +15,30 @@ from hapair.workflows.upgrade_compose.steps_prepare import sid
 
 
 def running(cu: ComposeUpgrade, program: str, *, project: str = "hapair",
-            service: str | None = None) -> Verify:
-    """The program's container runs (`program` of hapair's project, or the user's `service`)."""
+            service: str | None = None, healthy: bool = True) -> Verify:
+    """The program's container runs (`program` of hapair's project, or the user's `service`)
+    and, with `healthy`, its health check passes. etcd's cannot until a majority of members
+    runs: its steps check the container only, then the cluster's health once all are up."""
     def check(ctx: StepContext) -> Check:
         rt = cu.runtime(ctx, ctx.host)
         status = (rt.status(program) if project == "hapair"
                   else rt.project("app").status(service or program))
-        return Check(status.state is ServiceState.RUNNING,
-                     f"{ctx.host}: {service or program} is {status.detail or status.state.value}")
+        ok = (status.state is ServiceState.RUNNING if healthy
+              else status.detail.startswith("running"))
+        return Check(ok, f"{ctx.host}: {service or program} is "
+                         f"{status.detail or status.state.value}")
 
     return guarded(f"{service or program} is running", check)
 
 
 def hapair_service_step(cu: ComposeUpgrade, host: str, program: str, reason: str, *,
                         ready: Verify | None = None, settle: float = 60.0,
-                        impact: str = "none") -> Step:
-    """One generated service started (`up -d --no-deps hapair-X`), verified running and, when
-    given, ready; undo removes its container (its volumes stay)."""
+                        impact: str = "none", healthy: bool = True) -> Step:
+    """One generated service started (`up -d --no-deps hapair-X`), verified running (and
+    healthy, unless told otherwise) and, when given, ready; undo removes its container (its
+    volumes stay)."""
     service = HAPAIR_SERVICES[program]
-    up = running(cu, program)
+    up = running(cu, program, healthy=healthy)
     return Step(id=sid(host, program), host=host, kind=StepKind.NEW_SERVICE, reason=reason,
                 client_impact=impact,
                 action=Fn(f"up -d --no-deps {service} (project {cu.bundles[host].project})",
@@ -50,7 +55,8 @@ def hapair_service_step(cu: ComposeUpgrade, host: str, program: str, reason: str
 def etcd_steps(cu: ComposeUpgrade) -> list[Step]:
     hosts = [cu.primary, cu.standby, cu.witness]
     steps = [hapair_service_step(cu, h, "etcd", "etcd member: the witness's vote lets "
-                                 "Patroni fail over without a split brain") for h in hosts]
+                                 "Patroni fail over without a split brain", healthy=False)
+             for h in hosts]
     healthy = _in_shell(cu, "etcd", ["etcdctl", "endpoint", "health", "--cluster"],
                         lambda out: out.count("is healthy") == 3, "3 healthy etcd members")
     steps.append(Step(id=sid(cu.witness, "etcd-quorum"), host=cu.witness, kind=StepKind.PROBE,
@@ -65,7 +71,7 @@ def _in_shell(cu: ComposeUpgrade, program: str, argv: list[str], accept: Callabl
     def check(ctx: StepContext) -> Check:
         shell = cu.runtime(ctx, ctx.host).shell(program)
         res = shell.run(argv, input=stdin() if stdin else None, check=False, timeout=30)
-        ok = res.ok and accept(res.stdout)
+        ok = res.ok and accept(f"{res.stdout}\n{res.stderr}")  # etcdctl answers on stderr
         return Check(ok, f"{ctx.host}: {what}: " + ("yes" if ok else
                                                     (res.stderr or res.stdout)[:200].strip()))
 
