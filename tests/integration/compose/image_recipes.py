@@ -7,6 +7,16 @@ uids, paths, default command, and an entrypoint that behaves the same for the ca
 meets. PostgreSQL 17 is not in bookworm (nor its backports) and apt.postgresql.org is not
 reachable, so postgres:17 is built on trixie, whose default PostgreSQL is 17 (the official
 postgres:17 tag is trixie-based too).
+
+What they do NOT do that the official images do:
+- postgres: Debian's minor version and build; /docker-entrypoint-initdb.d runs .sh and .sql
+  only (no .sql.gz/.xz/.zst); no POSTGRES_INITDB_WALDIR; no arbitrary uid.
+- redis: Debian's 7.0 (tagged 7.2-alpine too, but Debian-based: no apk, gosu not su-exec,
+  group 999 not 1000); protected mode is off only without a config file.
+- etcd: Debian's 3.4 (no etcdutl), with a shell (the official image is distroless: a
+  healthcheck using `sh` passes here and fails there).
+- haproxy: Debian's 2.6 build, binary in /usr/sbin (linked into /usr/local/sbin).
+- all: amd64 only, no registry digests (`image@sha256:` does not resolve), larger.
 """
 
 from __future__ import annotations

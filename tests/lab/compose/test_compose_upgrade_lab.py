@@ -5,7 +5,9 @@ node1 runs a single-server compose stack (compose_stack.py: PostgreSQL 17, Redis
 service); node2 and the witness run an empty engine each. The upgrade runs over SSH as a user
 would run it, and then: every row written before is on node2's streaming standby, a write on
 the primary reaches it, a Redis key written before is on node2's replica, the backup dump is on
-node1, a second run has nothing to do.
+node1, a second run has nothing to do. Then operations on the pair: node1's host crashes and
+node2 takes over with every acknowledged write (Patroni and Sentinel in containers), and
+`hapair rejoin node1` brings it back as a streaming standby.
 
 Images come from the image kit (tests/integration/compose/image_kit.py): built once in a
 private engine with network (the kit's cache, /var/cache/hapair-e2e), then loaded into each
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import compose_stack as cs
 import engines as eng
+import httpx
 import psycopg
 import pytest
 import redis
@@ -89,7 +92,7 @@ def _wait(what: str, predicate, timeout: float = 120.0) -> None:  # noqa: ANN001
         try:
             if predicate():
                 return
-        except (OSError, psycopg.Error, redis.RedisError):
+        except (OSError, psycopg.Error, redis.RedisError, httpx.HTTPError):
             pass
         time.sleep(1)
     raise AssertionError(f"not true after {timeout:g} s: {what}")
@@ -211,3 +214,51 @@ def test_a_second_run_has_nothing_to_do(upgraded: dict, inventory: Path) -> None
     res = hapair("upgrade", "-i", str(inventory), "-y", "--experimental-compose", "-o", "json")
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout)["already_upgraded"] is True
+
+
+# --- operations on the compose pair -----------------------------------------------------------
+
+FAILOVER_ROWS = 200
+
+
+def _patroni(lab: Lab, host: str, path: str) -> httpx.Response:
+    return httpx.get(f"http://{lab.address(host)}:8008{path}", timeout=3, trust_env=False)
+
+
+def _members(lab: Lab, via: str) -> dict[str, dict]:
+    return {m["name"]: m for m in _patroni(lab, via, "/cluster").json()["members"]}
+
+
+def test_a_crash_of_node1_promotes_node2_with_every_acknowledged_write(
+        lab: Lab, engines: dict[str, str], upgraded: dict) -> None:
+    """Patroni and Sentinel in containers fail over by themselves: every row whose commit
+    returned on node1 (synchronous replication) is on node2, which takes writes."""
+    _psql(engines, "node1", "CREATE TABLE during_failover (id int PRIMARY KEY)")
+    for i in range(FAILOVER_ROWS):  # one acknowledged commit each
+        _psql(engines, "node1", f"INSERT INTO during_failover VALUES ({i})")
+    lab.cli("crash", "node1")
+    _wait("node2 is the PostgreSQL primary",
+          lambda: _patroni(lab, "node2", "/primary").status_code == 200, 180)
+    assert _psql(engines, "node2", "SELECT count(*) FROM during_failover") == [
+        [str(FAILOVER_ROWS)]]
+    _psql(engines, "node2", f"INSERT INTO during_failover VALUES ({FAILOVER_ROWS})")
+    redis2 = redis.Redis(host=lab.address("node2"), port=6379,
+                         password=_secret(lab, "redis_password"), socket_timeout=5)
+    with redis2:
+        _wait("Sentinel promoted node2's Redis",
+              lambda: redis2.info("replication")["role"] == "master", 120)
+        assert redis2.get("before-upgrade") == b"kept"
+
+
+def test_rejoin_brings_node1_back_as_a_streaming_standby(
+        lab: Lab, engines: dict[str, str], inventory: Path) -> None:
+    lab.cli("boot", "node1")
+    _wait("node1's engine answers", lambda: eng.answers(engines["node1"]), 120)
+    res = hapair("rejoin", "-i", str(inventory), "node1", "-o", "json")
+    assert res.returncode == 0, res.stderr[-4000:] + _container_logs(engines)
+    members = _members(lab, "node2")
+    assert (members["node2"]["role"], members["node1"]["state"]) == ("leader", "streaming")
+    _wait("node1 has every row", lambda: _psql(
+        engines, "node1", "SELECT count(*) FROM during_failover") == [[str(FAILOVER_ROWS + 1)]],
+        60)
+    assert _psql(engines, "node1", "SELECT pg_is_in_recovery()") == [["t"]]
