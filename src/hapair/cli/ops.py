@@ -15,6 +15,7 @@ from hapair.drill.report import render_table
 from hapair.errors import Refused, Unhealthy, UsageError
 from hapair.inventory import load_inventory
 from hapair.workflows.context import workflow_context
+from hapair.workflows.native_only import compose_hosts
 from hapair.workflows.ops.failover import failover_drill
 from hapair.workflows.ops.faults import injector_for, is_lab_inventory
 from hapair.workflows.ops.manual_failover import manual_failover
@@ -41,7 +42,8 @@ def switchover_cmd(inventory: Path, to: str | None, redis_too: bool, redis_only:
         if to is not None and to not in names:
             raise UsageError(f"--to {to}: not a data node ({', '.join(names)})")
         if not redis_only:
-            progress("PostgreSQL: pausing PgBouncer, switching over through Patroni")
+            progress("PostgreSQL: switching over through Patroni"
+                     + ("" if compose_hosts(inv) else ", behind PgBouncer's PAUSE"))
             results.append(postgres_switchover(ctx, p, to).as_dict())
         if redis_too or redis_only:
             progress("Redis: pausing writes, switching over through Sentinel")

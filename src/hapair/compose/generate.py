@@ -228,6 +228,8 @@ def _node(p: GenerateParams, f: _Facts, me: HostSpec, *, data_exists: bool) -> H
     files.append(ConfigFile(f"{d}/router/haproxy.cfg",
                             cfg.router_config(me, nodes, p.cluster, p.secrets, bool(f.redis)),
                             mode=0o600, owner="root", secret=True))
+    # the bind mount's source must exist before the container starts
+    files.append(ConfigFile(f"{router_run_dir(d)}/README", ROUTER_RUN_README))
     volumes = _mapping(2)
     if f.redis is not None:
         services["hapair-redis"] = _redis(me, d, f)
@@ -332,6 +334,15 @@ def _patroni(me: HostSpec, d: str, f: _Facts) -> CommentedMap:
     return s
 
 
+ROUTER_RUN_README = ("The router container's /run/haproxy: HAProxy's admin socket "
+                     "(hapair-router.sock) appears here while it runs.\n")
+
+
+def router_run_dir(bundle_dir: str) -> str:
+    """The host directory bind-mounted as the router container's /run/haproxy."""
+    return f"{bundle_dir}/router/run"
+
+
 def _router(d: str) -> CommentedMap:
     s = _mapping(4)
     s["image"] = HAPROXY_IMAGE
@@ -340,8 +351,10 @@ def _router(d: str) -> CommentedMap:
     _note(s, "user", "Reads its 0600 config (it holds the Redis password) as root, then drops "
           "to the haproxy user named in it.")
     s["restart"] = "unless-stopped"
-    s["volumes"] = _seq(_bind(f"{d}/router/haproxy.cfg", cfg.ROUTER_CONFIG),
-                        CommentedMap(type="tmpfs", target=cfg.ROUTER_SOCKET_DIR))
+    run = CommentedMap(type="bind", source=router_run_dir(d), target=cfg.ROUTER_SOCKET_DIR)
+    s["volumes"] = _seq(_bind(f"{d}/router/haproxy.cfg", cfg.ROUTER_CONFIG), run)
+    _note(s, "volumes", "Its admin socket (0600, root) on the host: the HAProxy image has no "
+          "client for it, so switchovers drive it with the host's python3.")
     s["networks"] = _seq("app", flow=True)
     _note(s, "networks", f"The app reaches it by name: hapair-router:{cfg.ROUTER_PG_PORT} "
           f"(PostgreSQL primary) and hapair-router:{cfg.ROUTER_REDIS_PORT} (Redis master).")

@@ -1,6 +1,6 @@
 """Live storage tests: real `rclone serve s3` sites, the real replication program and the
 real HAProxy write selector and nginx router, each "node" under its own supervisord in a temp
-dir (127.0.0.1:47000-47099).
+dir (127.0.0.1:17000-17099).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from storage_live import HAPROXY, NGINX, RCLONE, SUPERVISORD, LiveNode, pair, port_open
 
-PORTS = (47001, 47002, 47011, 47012, 47021, 47022, 47031, 47032)
+PORTS = (17001, 17002, 17011, 17012, 17021, 17022, 17031, 17032)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

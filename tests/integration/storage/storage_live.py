@@ -3,7 +3,7 @@ supervisord in its own temp dir running its S3 site (`rclone serve s3`), a stand
 Patroni's GET /primary (a tiny HTTP server the test flips), and — when the tests ask for
 them — the replication program, the HAProxy write selector and the nginx router. Everything
 is stopped by the pid we started (supervisord stops its children first).
-Ports (127.0.0.1): sites 47001-2, routers 47011-2, write selectors 47021-2, Patroni 47031-2.
+Ports (127.0.0.1): sites 17001-2, routers 17011-2, write selectors 17021-2, Patroni 17031-2.
 """
 
 from __future__ import annotations
@@ -196,8 +196,8 @@ def pair(prefix: str = "hapair-storage-") -> Iterator[tuple[LiveNode, LiveNode]]
     started: list[LiveNode] = []
     failed = True
     try:
-        started.append(start_node(root, "node1", 47001, 47011, 47021, 47031))
-        started.append(start_node(root, "node2", 47002, 47012, 47022, 47032))
+        started.append(start_node(root, "node1", 17001, 17011, 17021, 17031))
+        started.append(start_node(root, "node2", 17002, 17012, 17022, 17032))
         assert started[0].patroni is not None
         started[0].patroni.primary = True  # node1 holds the PostgreSQL primary to begin with
         yield started[0], started[1]

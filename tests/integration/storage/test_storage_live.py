@@ -154,7 +154,7 @@ def test_router_reads_locally_falls_back_and_writes_to_the_writer(
              SWITCH_S, every=0.5)
     body = os.urandom(2 * 1024 * 1024 + 3)
     key = "via router/ü x+y.bin"
-    r2.put_object(Bucket=PUB, Key=key, Body=body)  # SigV4 for 127.0.0.1:47012, checked by site1
+    r2.put_object(Bucket=PUB, Key=key, Body=body)  # SigV4 for 127.0.0.1:17012, checked by site1
     assert get_or_none(c1, PUB, key) == body
     assert get_or_none(c2, PUB, key) is None  # never written to the local site
     # boto3's default checksums (aws-chunked upload with a CRC trailer) pass through too
@@ -235,7 +235,7 @@ def test_writes_and_replication_follow_the_primary(nodes: tuple[LiveNode, LiveNo
              SWITCH_S, every=0.5)
     assert get_or_none(c2, PUB, "after.txt") == b"after"
     # node1 returns (its Patroni as a replica): nobody changes a config
-    n1.patroni = FakePatroni(47031)
+    n1.patroni = FakePatroni(17031)
     n1.start_site()
     wait_for(lambda: get_or_none(c2, PUB, "stranded.txt") == b"stranded",
              "node1's stranded upload on node2 (add-only pull from a non-writer)", BOUND_S)

@@ -3,7 +3,7 @@ rclone that records its arguments and fails on demand: full pass first, then win
 widen while passes fail, periodic full passes, the state file, a clean stop — and the
 writer rule: from a source whose Patroni answers GET /primary 200, full passes that
 overwrite; from any other, add-only windows from the last good pass, kept across restarts.
-Patroni stand-in on 127.0.0.1:47033."""
+Patroni stand-in on 127.0.0.1:17033."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def loop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Loop]:
         interval_s=1, full_every_s=full_every, overlap_s=5, rclone=str(fake),
         config_dir=str(tmp_path), state_dir=str(tmp_path / "state"),
     )
-    pull = Pull(Site("node1", "127.0.0.1", 47001), Site("node2", "127.0.0.1", 47002),
+    pull = Pull(Site("node1", "127.0.0.1", 17001), Site("node2", "127.0.0.1", 17002),
                 ("media-public", "media-private"), settings, url)
     script = tmp_path / "replicate.sh"
     script.write_text(render_script(pull))
@@ -119,12 +119,12 @@ def test_periodic_full_pass_and_clean_stop(loop: Loop) -> None:
     wait_for(lambda: not processes_mentioning(str(loop.d)), "no process of the loop left", 5)
 
 
-PRIMARY = "http://127.0.0.1:47033/primary"
+PRIMARY = "http://127.0.0.1:17033/primary"
 
 
 @pytest.fixture
 def patroni() -> Iterator[FakePatroni]:
-    fake = FakePatroni(47033)
+    fake = FakePatroni(17033)
     try:
         yield fake
     finally:

@@ -18,7 +18,7 @@ V6 = Site("node2", "fd00::12", 9100)
 
 VARIANTS = [
     ("node1", {"local": N1, "peer": N2}),
-    ("node2, selector elsewhere", {"local": N2, "peer": N1, "write_to": "127.0.0.1:47021"}),
+    ("node2, selector elsewhere", {"local": N2, "peer": N1, "write_to": "127.0.0.1:17021"}),
     ("ipv6 peer, no worker user, no access log",
      {"local": N1, "peer": V6, "worker_user": None, "access_log": "off"}),
     ("file access log", {"local": N1, "peer": N2, "access_log": "TMP/access.log s3route"}),
@@ -33,7 +33,7 @@ def test_nginx_accepts(tmp_path: Path, name: str, kw: dict[str, object]) -> None
     conf = tmp_path / "router.conf"
     kw = {k: v.replace("TMP", str(tmp_path)) if isinstance(v, str) else v for k, v in kw.items()}
     p = RouterParams(node="node1", prefix=str(prefix), config_path=str(conf), nginx=NGINX,
-                     port=47049, **kw)  # type: ignore[arg-type]
+                     port=17049, **kw)  # type: ignore[arg-type]
     conf.write_text(render_router_conf(p))
     result = subprocess.run(config_test_argv(p), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
@@ -65,7 +65,7 @@ def test_haproxy_accepts_the_write_selector(tmp_path: Path, drop_to: str | None)
         render_writer_conf,
     )
     p = WriterParams("node1", (WriteTarget(N1, N1.address), WriteTarget(N2, N2.address)),
-                     config_path=str(tmp_path / "writer.cfg"), port=47048,
+                     config_path=str(tmp_path / "writer.cfg"), port=17048,
                      stats_socket=str(tmp_path / "w.sock"), drop_to=drop_to)
     (tmp_path / "writer.cfg").write_text(render_writer_conf(p))
     result = subprocess.run(check_argv(p), capture_output=True, text=True, timeout=30)

@@ -262,3 +262,22 @@ def test_rejoin_brings_node1_back_as_a_streaming_standby(
         engines, "node1", "SELECT count(*) FROM during_failover") == [[str(FAILOVER_ROWS + 1)]],
         60)
     assert _psql(engines, "node1", "SELECT pg_is_in_recovery()") == [["t"]]
+
+
+def test_switchover_back_to_node1_moves_postgres_and_redis(
+        lab: Lab, engines: dict[str, str], inventory: Path) -> None:
+    """`hapair switchover --to node1 --redis` on compose hosts: Patroni moves the primary,
+    the routers follow (their runtime API in the router containers), Sentinel moves Redis;
+    no PgBouncer there, and the report says so."""
+    res = hapair("switchover", "-i", str(inventory), "--to", "node1", "--redis", "-o", "json")
+    assert res.returncode == 0, res.stderr[-4000:] + _container_logs(engines)
+    pg, rd = json.loads(res.stdout)["switchovers"]
+    assert (pg["service"], pg["to"], rd["service"], rd["to"]) == (
+        "postgres", "node1", "redis", "node1")
+    assert any("no PgBouncer" in note for note in pg["notes"])
+    members = _members(lab, "node1")
+    assert (members["node1"]["role"], members["node2"]["role"]) == ("leader", "sync_standby")
+    _psql(engines, "node1", f"INSERT INTO during_failover VALUES ({FAILOVER_ROWS + 1})")
+    _wait("node2 has the row written after the switchover", lambda: _psql(
+        engines, "node2", f"SELECT count(*) FROM during_failover WHERE id = {FAILOVER_ROWS + 1}"
+    ) == [["1"]], 30)

@@ -188,3 +188,22 @@ def test_plan_preview_generates_every_host_and_diffs_the_user_s_file(tmp_path: P
     out = console.export_text()
     assert "node2: project idp-cms-hapair" in out
     assert '+      - "10.0.0.12:5432:5432"' in out
+
+
+def test_router_admin_socket_is_reached_on_the_host(tmp_path: Path) -> None:
+    """The HAProxy image has no client for its admin socket: on a compose host it is the host
+    side of the router container's /run/haproxy (a bind mount), driven with the host's
+    python3 over the host's own transport."""
+    from hapair.workflows.ops.pair import router_admin, router_backend_up
+
+    inv = compose_inventory(tmp_path)
+    ctx = context(inv)
+    transport, socket = router_admin(ctx, "node1")
+    assert transport is ctx.transports["node1"]
+    assert socket == "/opt/hapair/idp-cms/node1/router/run/hapair-router.sock"
+    ctx.transports["node1"].on_prefix(  # type: ignore[attr-defined]
+        ["python3"], stdout="# pxname,svname,status\npostgres,node1,UP\npostgres,node2,DOWN\n")
+    assert router_backend_up(ctx, "node1", "postgres", "node1")
+    assert not router_backend_up(ctx, "node1", "postgres", "node2")
+    argv = ran(ctx)[-1]
+    assert argv[0] == "python3" and socket in argv and "exec" not in argv

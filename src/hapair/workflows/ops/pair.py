@@ -3,6 +3,7 @@ each node's router send PostgreSQL/Redis to the right node. Every wait is bounde
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,10 @@ import redis
 from hapair.components.patroni.probe import Member, parse_cluster
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.components.router.stats import parse_show_stat, show_stat_argv
+from hapair.compose.draft import hapair_compose_file
+from hapair.compose.generate import router_run_dir
 from hapair.errors import Refused, StepFailed
+from hapair.exec.transport import Transport
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_pg import pgbouncer_admin
@@ -55,10 +59,24 @@ def wait_for(what: str, fn: Callable[[], tuple[bool, str]], timeout: float,
         time.sleep(interval)
 
 
+ROUTER_SOCKET = "/run/haproxy/hapair-router.sock"
+
+
+def router_admin(ctx: WorkflowContext, node: str) -> tuple[Transport, str]:
+    """Where `node`'s router admin socket is talked to (with python3): on the host itself. On
+    a compose host that is the host side of the router container's /run/haproxy (a bind
+    mount, compose/generate.py: the HAProxy image has no client for its socket)."""
+    host = ctx.inventory.host(node)
+    if host.compose is None:
+        return ctx.transports[node], ROUTER_SOCKET
+    bundle = posixpath.dirname(hapair_compose_file(host.compose.project, node))
+    return ctx.transports[node], f"{router_run_dir(bundle)}/{posixpath.basename(ROUTER_SOCKET)}"
+
+
 def router_backend_up(ctx: WorkflowContext, node: str, proxy: str, server: str) -> bool:
     """Does `node`'s local router have `server` UP in `proxy` (e.g. pg_primary)?"""
-    out = ctx.shell(node, "router").run(show_stat_argv("/run/haproxy/hapair-router.sock"),
-                                        check=False, timeout=10).stdout
+    transport, socket = router_admin(ctx, node)
+    out = transport.run(show_stat_argv(socket), check=False, timeout=10).stdout
     return any(s.proxy == proxy and s.server == server and s.up for s in parse_show_stat(out))
 
 

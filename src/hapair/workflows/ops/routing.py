@@ -16,7 +16,7 @@ from hapair.components.router.stats import (
     stats_commands_argv,
 )
 from hapair.workflows.context import WorkflowContext
-from hapair.workflows.ops.pair import router_backend_up, wait_for
+from hapair.workflows.ops.pair import router_admin, router_backend_up, wait_for
 from hapair.workflows.ops.timeline import Timeline
 from hapair.workflows.upgrade.params import UpgradeParams
 
@@ -34,8 +34,9 @@ def in_parallel(fn: Callable[[str], T], nodes: Sequence[str]) -> dict[str, T]:
 def route_now(ctx: WorkflowContext, p: UpgradeParams, node: str, frm: tuple[str, str],
               to: tuple[str, str]) -> tuple[bool, str]:
     """Force `node`'s router from (proxy, server) `frm` to `to`; (took effect, detail)."""
-    argv = stats_commands_argv(p.router(node).stats_socket, route_commands(*frm, *to))
-    res = ctx.shell(node, "router").run(argv, check=False, timeout=10)
+    transport, socket = router_admin(ctx, node)
+    res = transport.run(stats_commands_argv(socket, route_commands(*frm, *to)), check=False,
+                        timeout=10)
     errors, stats = parse_runtime_reply(res.stdout)
     if res.returncode != 0 or errors or not stats:
         return False, f"runtime API: {'; '.join(errors) or res.stderr.strip()[:200] or 'no answer'}"

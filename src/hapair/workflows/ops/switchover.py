@@ -27,7 +27,7 @@ import redis
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.errors import Refused, StepFailed
 from hapair.workflows.context import WorkflowContext
-from hapair.workflows.native_only import native_only_refusal
+from hapair.workflows.native_only import compose_hosts
 from hapair.workflows.ops.pair import (
     cluster,
     leader,
@@ -121,23 +121,29 @@ def _primary_now(address: str, post: Future[tuple[int, str]]) -> tuple[bool, str
     return code == 200, f"/primary answered {code}"
 
 
+UNPOOLED = ("compose hosts have no PgBouncer: the app's queries in flight at the switch failed "
+            "and its new ones reached the new primary through the router")
+
+
 def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
                         to: str | None = None) -> SwitchoverResult:
-    refusal = native_only_refusal(p.inv, "`hapair switchover` of PostgreSQL (it pauses "
-                                         "PgBouncer)")
-    if refusal is not None:
-        raise Refused(refusal)
     old, candidate = _pg_candidate(p, to)
     nodes = [n.name for n in p.data_nodes]
+    # The compose layout has no PgBouncer: nothing holds the app's queries during the switch.
+    pooled = not compose_hosts(p.inv)
     _warm(ctx, nodes)
     tl = Timeline()
-    notes: list[str] = []
+    notes: list[str] = [] if pooled else [UNPOOLED]
     paused: list[str] = []
     failed: list[str] = []
 
     def pause(n: str) -> None:
-        pause_pgbouncers(ctx, p, [n])
+        if pooled:
+            pause_pgbouncers(ctx, p, [n])
         paused.append(n)
+
+    def resume(n: str) -> list[str]:
+        return resume_pgbouncers(ctx, p, [n]) if pooled else []
 
     tl.start()
     pool = ThreadPoolExecutor(max_workers=1)
@@ -157,14 +163,14 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
             # it as soon as its own router is switched, without waiting for the other node.
             note = switch_routers(ctx, p, [n], ("postgres", old), ("postgres", candidate), tl)
             paused.remove(n)
-            if resume_pgbouncers(ctx, p, [n]):
+            if resume(n):
                 failed.append(n)
             tl.mark(f"resume_{n}")
             return note[0]
 
         notes += in_parallel(route_then_resume, nodes).values()
     finally:
-        in_parallel(lambda n: failed.extend(resume_pgbouncers(ctx, p, [n])), list(paused))
+        in_parallel(lambda n: failed.extend(resume(n)), list(paused))
         tl.mark("resume_done")
         pool.shutdown(wait=True)  # the POST is bounded by its own timeout
     if failed:
