@@ -6,6 +6,7 @@ generated files pass their invariant checks."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from hapair.compose.generate import check_bundle
 from hapair.errors import HapairError
@@ -24,7 +25,7 @@ def compose_preflight(ctx: WorkflowContext, cu: ComposeUpgrade, *, resuming: boo
     risks = [Risk(Severity.REFUSE, "compose-invariant", b.host.name, str(v))
              for b in cu.bundles.values() for v in check_bundle(b)]
     for host in (cu.primary, cu.standby, cu.witness):
-        risks += _guard(host, "compose-cli", lambda h=host: _cli(cu, sctx, h))
+        risks += _guard(host, "compose-cli", partial(_cli, cu, sctx, host))
     if any(r.code == "compose-cli" for r in risks):
         return risks  # nothing else can be asked
     if not resuming:  # after a first run, node1's stack is hapair's and node2 has our volumes

@@ -7,7 +7,17 @@ import posixpath
 import shlex
 
 from hapair.compose.generate import HostBundle
-from hapair.plan.step import Check, CommandCheck, Fn, Run, Step, StepContext, StepKind, Undo
+from hapair.plan.step import (
+    Check,
+    CommandCheck,
+    Fn,
+    Run,
+    Step,
+    StepContext,
+    StepKind,
+    Undo,
+    Verify,
+)
 from hapair.workflows.upgrade.stepkit import FileIsOneOf, all_checks, guarded
 from hapair.workflows.upgrade_compose.setup import ComposeUpgrade
 
@@ -101,7 +111,7 @@ def node2_project_step(cu: ComposeUpgrade) -> Step:
             if not _exists(ctx, theirs):
                 ctx.transport.write_file(theirs, ctx.on(src).read_file(ours), mode=0o600)
 
-    checks = [FileIsOneOf(edit.path, [edit.after], f"{dst}'s edited compose file"),
+    checks: list[Verify] = [FileIsOneOf(edit.path, [edit.after], f"{dst}'s edited compose file"),
               *(CommandCheck(["test", "-f", e], description=f"{e} exists") for e in env2)]
     return Step(id=sid(dst, "project"), host=dst, kind=StepKind.FILE,
                 reason=f"the user's project on {dst}: {directory} from {src} (without env "
