@@ -91,7 +91,7 @@ def test_a_crash_of_node1_promotes_node2_with_every_acknowledged_write(
                          password=cp.secret(lab, "redis_password"), socket_timeout=5)
     with redis2:
         cp.wait("Sentinel promoted node2's Redis",
-              lambda: redis2.info("replication")["role"] == "master", 120)
+                lambda: redis2.info("replication")["role"] == "master", 120)
         assert redis2.get("before-upgrade") == b"kept"
 
 
