@@ -214,7 +214,7 @@ def _node(p: GenerateParams, f: _Facts, me: HostSpec, *, data_exists: bool) -> H
     files: list[ConfigFile] = []
     services = _mapping(2)
     services["hapair-etcd"] = _etcd(me, d)
-    files.append(ConfigFile(f"{d}/etcd/etcd.yaml", cfg.etcd_config(p.cluster, me, members)))
+    files.append(ConfigFile(etcd_config_file(d), cfg.etcd_config(p.cluster, me, members)))
 
     services["hapair-patroni"] = _patroni(me, d, f)
     files.append(ConfigFile(f"{d}/patroni/Dockerfile",
@@ -296,7 +296,7 @@ def _etcd(me: HostSpec, d: str) -> CommentedMap:
     s["image"] = ETCD_IMAGE
     s["command"] = _seq("etcd", "--config-file", cfg.ETCD_CONFIG, flow=True)
     s["restart"] = "unless-stopped"
-    s["volumes"] = _seq(_bind(f"{d}/etcd/etcd.yaml", cfg.ETCD_CONFIG),
+    s["volumes"] = _seq(_bind(etcd_config_file(d), cfg.ETCD_CONFIG),
                         _volume("hapair_etcd", cfg.ETCD_DATA))
     s["ports"] = _ports(me.address, cfg.ETCD_CLIENT_PORT, cfg.ETCD_PEER_PORT)
     s["networks"] = _seq("hapair", flow=True)
@@ -336,6 +336,11 @@ def _patroni(me: HostSpec, d: str, f: _Facts) -> CommentedMap:
 
 ROUTER_RUN_README = ("The router container's /run/haproxy: HAProxy's admin socket "
                      "(hapair-router.sock) appears here while it runs.\n")
+
+
+def etcd_config_file(bundle_dir: str) -> str:
+    """The host file bind-mounted as the etcd container's config (a recovery edits it)."""
+    return f"{bundle_dir}/etcd/etcd.yaml"
 
 
 def router_run_dir(bundle_dir: str) -> str:
@@ -425,7 +430,7 @@ def _witness(p: GenerateParams, f: _Facts) -> HostBundle:
     members = (*p.nodes, me)
     services = _mapping(2)
     services["hapair-etcd"] = _etcd(me, d)
-    files = [ConfigFile(f"{d}/etcd/etcd.yaml", cfg.etcd_config(p.cluster, me, members))]
+    files = [ConfigFile(etcd_config_file(d), cfg.etcd_config(p.cluster, me, members))]
     volumes = _mapping(2, hapair_etcd=CommentedMap())
     if f.redis is not None:
         services["hapair-sentinel"] = _sentinel(me, d, f.redis.image or "redis:7")

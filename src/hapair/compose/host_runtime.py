@@ -17,6 +17,7 @@ removes them. The compose CLI (v2 or v1) is asked once per host and shared by bo
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 
 from hapair.compose.draft import hapair_compose_file
@@ -65,6 +66,14 @@ class ComposeHostRuntime:
         return ComposeRuntime(self.transport, hapair_project_of(c.project),
                               [hapair_compose_file(c.project, self.host.name)],
                               stop_timeouts=STOP_GRACE_S, cli=self._cli)
+
+    @property
+    def bundle_dir(self) -> str:
+        """Where hapair's generated files for this host are (compose/generate.py): beside the
+        hapair project's compose file (the witness's project is hapair's own)."""
+        if not self.has_app:
+            return posixpath.dirname(self.compose.files[0])
+        return posixpath.dirname(hapair_compose_file(self.compose.project, self.host.name))
 
     def placement(self, program: str) -> Placement:
         return place(self.host.name, program, self.compose.services, has_app=self.has_app)

@@ -81,7 +81,8 @@ class WorkflowContext:
 
     def shell(self, host: str, program: str) -> Transport:
         """Where `program`'s tools run on `host` (the host, or the program's container)."""
-        return shell_for(self.runtime(host), self.transports[host], program)
+        return shell_for(self.runtime(host), self.transports[host], program,
+                         pg_owner=self.inventory.services.postgres.owner)
 
     def redact(self, text: str) -> str:
         known = [*self.inventory.secrets().values(), *self.generated.existing()]

@@ -15,6 +15,7 @@ from hapair.errors import Refused
 from hapair.exec.runtime import ServiceRuntime
 from hapair.exec.supervisor import SupervisorRuntime
 from hapair.exec.transport import Transport
+from hapair.exec.with_env import WithEnv
 from hapair.inventory.model import Host
 
 
@@ -47,7 +48,19 @@ def native_only(runtime: ServiceRuntime, host: str, what: str) -> None:
                       "native layout's files); see docs/compose.md")
 
 
-def shell_for(runtime: ServiceRuntime, transport: Transport, program: str) -> Transport:
-    if isinstance(runtime, ComposeHostRuntime):
-        return runtime.shell(program)
-    return transport
+# Programs whose container holds PostgreSQL: its tools connect over the local socket.
+PG_PROGRAMS = ("patroni", "postgres")
+
+
+def shell_for(runtime: ServiceRuntime, transport: Transport, program: str,
+              pg_owner: str | None = None) -> Transport:
+    """`pg_owner`: the role psql and pg_* tools connect as in a PostgreSQL container. The
+    official image has no `postgres` role (its superuser is POSTGRES_USER, the inventory's
+    owner); the OS user postgres is peer-mapped to it there. Database `postgres` is the
+    default (it always exists; an explicit -d wins)."""
+    if not isinstance(runtime, ComposeHostRuntime):
+        return transport
+    shell = runtime.shell(program)
+    if program in PG_PROGRAMS and pg_owner:
+        return WithEnv(shell, {"PGUSER": pg_owner, "PGDATABASE": "postgres"})
+    return shell

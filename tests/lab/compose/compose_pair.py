@@ -65,16 +65,22 @@ def container_logs(engines: dict[str, str], lines: int = 40) -> str:
     return "".join(out)
 
 
+def container(engines: dict[str, str], host: str, service: str) -> str:
+    """The id of the one container of compose service `service` on `host`'s engine."""
+    found = subprocess.run(["docker", "-H", engines[host], "ps", "-q", "--filter",
+                            f"label=com.docker.compose.service={service}"],
+                           capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert len(found) == 1, f"{host}: {service} containers {found}"
+    return found[0]
+
+
 def psql(engines: dict[str, str], host: str, sql: str) -> list[list[str]]:
     """psql in the host's Patroni container, as its OS user postgres (peer-mapped to the
     image's superuser): after the upgrade PostgreSQL takes connections from the nodes and the
     app's networks only, not from the controller."""
     uri = engines[host]
-    found = subprocess.run(["docker", "-H", uri, "ps", "-q", "--filter",
-                            "label=com.docker.compose.service=hapair-patroni"],
-                           capture_output=True, text=True, timeout=60, check=True).stdout.split()
-    assert len(found) == 1, f"{host}: hapair-patroni containers {found}"
-    res = subprocess.run(["docker", "-H", uri, "exec", "-i", "-u", "postgres", found[0], "psql",
+    cid = container(engines, host, "hapair-patroni")
+    res = subprocess.run(["docker", "-H", uri, "exec", "-i", "-u", "postgres", cid, "psql",
                           "-X", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-U", "cms", "-d",
                           "cms"], input=sql, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import compose_pair as cp
@@ -126,3 +127,57 @@ def test_switchover_back_to_node1_moves_postgres_and_redis(
     cp.wait("node2 has the row written after the switchover", lambda: cp.psql(
         engines, "node2", f"SELECT count(*) FROM during_failover WHERE id = {FAILOVER_ROWS + 1}"
     ) == [["1"]], 30)
+
+
+MANUAL_ROWS = 50
+
+
+def test_failover_to_node2_when_the_witness_and_node1_are_lost(
+        lab: Lab, engines: dict[str, str], inventory: Path) -> None:
+    """No etcd majority, no Sentinel quorum: nothing fails over by itself. `failover --to
+    node2 --old-primary-is-down` re-forms etcd on node2 (its container's config file), lets
+    Patroni promote it, and node2 has every row whose commit returned on node1."""
+    cp.psql(engines, "node1", "CREATE TABLE before_manual_failover (id int PRIMARY KEY)")
+    for i in range(MANUAL_ROWS):  # one acknowledged (synchronous) commit each
+        cp.psql(engines, "node1", f"INSERT INTO before_manual_failover VALUES ({i})")
+    lab.cli("crash", "witness")
+    lab.cli("crash", "node1")
+    res = hapair("failover", "-i", str(inventory), "--to", "node2", "--old-primary-is-down",
+                 "-y", "-o", "json", timeout=600)
+    assert res.returncode == 0, res.stderr[-4000:] + cp.container_logs(
+        {"node2": engines["node2"]})
+    report = json.loads(res.stdout)
+    assert (report["mode"], report["to"], report["fence"]) == (
+        "forced-dcs", "node2", "operator statement")
+    assert cp.patroni(lab, "node2", "/primary").status_code == 200
+    assert cp.psql(engines, "node2", "SELECT count(*) FROM before_manual_failover") == [
+        [str(MANUAL_ROWS)]]
+    cp.psql(engines, "node2", f"INSERT INTO before_manual_failover VALUES ({MANUAL_ROWS})")
+    with redis.Redis(host=lab.address("node2"), port=6379,
+                     password=cp.secret(lab, "redis_password"), socket_timeout=5) as r:
+        assert r.info("replication")["role"] == "master"
+
+
+def test_rejoin_after_the_manual_failover_re_adds_the_stale_etcd_members(
+        lab: Lab, engines: dict[str, str], inventory: Path) -> None:
+    """The witness and node1 come back holding the OLD etcd cluster: rejoin re-adds both
+    (fresh data directories, the old ones kept), then node1 streams from node2."""
+    for host in ("witness", "node1"):
+        lab.cli("boot", host)
+        cp.wait(f"{host}'s engine answers", lambda h=host: eng.answers(engines[h]), 120)
+    res = hapair("rejoin", "-i", str(inventory), "node1", "-o", "json", timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:] + cp.container_logs(engines)
+    notes = json.loads(res.stdout)["notes"]
+    assert [n for n in notes if n.startswith("etcd member")] == [
+        "etcd member witness wiped (old data kept aside) and re-added via node2",
+        "etcd member node1 wiped (old data kept aside) and re-added via node2"]
+    members = cp.members(lab, "node2")
+    assert (members["node2"]["role"], members["node1"]["state"]) == ("leader", "streaming")
+    cp.wait("node1 has every row", lambda: cp.psql(
+        engines, "node1", "SELECT count(*) FROM before_manual_failover") == [
+        [str(MANUAL_ROWS + 1)]], 60)
+    etcd = cp.container(engines, "witness", "hapair-etcd")
+    health = subprocess.run(["docker", "-H", engines["witness"], "exec", etcd, "etcdctl",
+                             "endpoint", "health", "--cluster"], capture_output=True, text=True,
+                            timeout=60)
+    assert (health.stdout + health.stderr).count("is healthy") == 3, health.stderr

@@ -21,10 +21,12 @@ from compose_fixtures import (
 from hapair.components.scram import scram_sha256_verifier
 from hapair.compose.collect import discover_remote
 from hapair.compose.draft import SshInfo, render_draft
+from hapair.errors import StepFailed
 from hapair.exec.recording import RecordingTransport, Reply, StoredFile
 from hapair.inventory import parse_inventory
 from hapair.plan.step import StepContext, StepKind
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.upgrade import steps_pg
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade_compose.prepare import PreparedCompose, prepare_compose
 
@@ -293,3 +295,30 @@ def test_plan_shows_the_compose_steps_after_the_preview(tmp_path: Path) -> None:
     assert out.index("node2: project idp-cms-hapair") < out.index("compose.patroni-handover")
     assert "container authoring: recreate" in out
     assert "refused" not in out
+
+
+# What a compose host can be expected to have besides Docker: coreutils, a POSIX shell, tar,
+# iproute2 and python3 (the router's admin socket). psql, etcdctl, redis-cli and the like
+# exist only in the containers (the lab's hosts have them all, so only this test can tell).
+HOST_TOOLS = {"sh", "true", "test", "cat", "mkdir", "rm", "mv", "chmod", "chown", "install",
+              "tar", "base64", "ip", "python3", "docker", "docker-compose"}
+
+
+def test_every_command_on_a_host_uses_only_tools_a_docker_host_has(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    def no_primary(*_a: object) -> None:
+        raise StepFailed("the fake Patroni never answers /primary")
+
+    monkeypatch.setattr(steps_pg, "wait_primary", no_primary)  # else a 120 s wait
+    pc, ctx = prepared(tmp_path)
+    for step in pc.plan.steps:  # actions and checks; failures of the fakes' answers are fine
+        sc = StepContext(step.host, ctx.transports)
+        for call in (step.action.run if step.action else None, step.verify.check):
+            if call is None:
+                continue
+            try:
+                call(sc)
+            except Exception:  # noqa: BLE001, S112 - only the commands matter here
+                continue
+    used = {c[0] for t in ctx.transports.values() for c in t.commands}  # type: ignore[attr-defined]
+    assert used - HOST_TOOLS == set()

@@ -19,19 +19,24 @@ from compose_fixtures import (
     recorded,
 )
 from rich.console import Console
+from ruamel.yaml import YAML
 
 from hapair.cli.compose_plan import render_compose
 from hapair.compose.collect import discover_offline, discover_remote
 from hapair.compose.draft import SshInfo, render_draft
+from hapair.compose.generate_configs import HostSpec, etcd_config
 from hapair.compose.host_runtime import ComposeHostRuntime, ContainerTransport
-from hapair.errors import Refused
+from hapair.errors import Refused, StepFailed
 from hapair.exec.recording import RecordingTransport, Reply, StoredFile
+from hapair.exec.with_env import WithEnv
 from hapair.inventory import Inventory, parse_inventory
 from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops import manual_failover
+from hapair.workflows.ops.etcd_files import member_files
+from hapair.workflows.ops.etcd_recover import force_one_member
 from hapair.workflows.ops.faults import RuntimeInjector
-from hapair.workflows.ops.manual_failover import manual_failover
-from hapair.workflows.ops.manual_rules import Choices
+from hapair.workflows.ops.manual_failover import PG_STATE_SQL, fence
 from hapair.workflows.ops.singletons import follow_primary, stop_on_standby
 from hapair.workflows.rollback.preflight import run_preflight as rollback_preflight
 from hapair.workflows.upgrade.params import UpgradeParams
@@ -69,8 +74,12 @@ def test_each_compose_host_gets_the_compose_runtime_and_container_shells(
     ctx = context(compose_inventory(tmp_path))
     rt = ctx.runtime("node1")
     assert isinstance(rt, ComposeHostRuntime) and ctx.runtime("node1") is rt  # one per host
-    shell = ctx.shell("node1", "patroni")
-    assert isinstance(shell, ContainerTransport) and shell.service == "hapair-patroni"
+    shell = ctx.shell("node1", "etcd")
+    assert isinstance(shell, ContainerTransport) and shell.service == "hapair-etcd"
+    # psql and pg_* tools connect as the image's superuser (it has no `postgres` role)
+    pg = ctx.shell("node1", "patroni")
+    assert isinstance(pg, WithEnv) and pg.env == {"PGUSER": "idp", "PGDATABASE": "postgres"}
+    assert isinstance(pg.inner, ContainerTransport) and pg.inner.service == "hapair-patroni"
 
 
 def test_the_drill_stops_the_primary_s_services_in_both_projects(tmp_path: Path) -> None:
@@ -96,7 +105,7 @@ def test_the_drill_refuses_before_stopping_anything_when_a_role_is_unmapped(
     assert ran(ctx) == []
 
 
-@pytest.mark.parametrize("workflow", ["upgrade", "rollback", "failover --to"])
+@pytest.mark.parametrize("workflow", ["upgrade", "rollback"])
 def test_native_only_workflows_refuse_compose_hosts_untouched(tmp_path: Path,
                                                                workflow: str) -> None:
     inv = compose_inventory(tmp_path)
@@ -108,12 +117,47 @@ def test_native_only_workflows_refuse_compose_hosts_untouched(tmp_path: Path,
         pre = upgrade_preflight(ctx, p)
         assert [r.code for r in pre.refusals] == ["compose-runtime"]
         assert pre.refusals[0].reason.startswith(expected)
-    elif workflow == "rollback":
-        assert rollback_preflight(ctx, p).refusals[0].startswith(expected)
     else:
-        with pytest.raises(Refused, match=expected.replace("(", r"\(").replace(")", r"\)")):
-            manual_failover(ctx, p, "node2", Choices())
+        assert rollback_preflight(ctx, p).refusals[0].startswith(expected)
     assert ran(ctx) == []
+
+
+# --- failover --to ----------------------------------------------------------------------------
+
+
+def test_failover_to_fences_the_old_primary_through_both_projects(tmp_path: Path) -> None:
+    """Only what the host has is stopped (no PgBouncer on compose); the proof that
+    PostgreSQL is down is its containers' state, then psql in Patroni's container."""
+    ctx = context(compose_inventory(tmp_path))
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    notes = fence(ctx, p, "node1", keep_etcd=True)
+    assert [c for c in ran(ctx) if "stop" in c] == [
+        (*PAIR, "stop", "-t", "60", "hapair-keepalived"),
+        (*APP, "stop", "-t", "60", "nginx"),
+        (*APP, "stop", "-t", "60", "authoring"),
+        (*APP, "stop", "-t", "60", "frontend"),
+        (*PAIR, "stop", "-t", "120", "hapair-patroni"),
+        (*PAIR, "stop", "-t", "60", "hapair-sentinel"),
+        (*PAIR, "stop", "-t", "60", "hapair-redis"),
+    ]
+    psql = [c for c in ran(ctx) if "psql" in c]
+    assert psql == [(*PAIR, "exec", "-T", "-u", "postgres", "hapair-patroni", "env",
+                     "PGCONNECT_TIMEOUT=5", "PGDATABASE=postgres", "PGUSER=idp", "psql", "-X",
+                     "-p", "5432", "-Atc", PG_STATE_SQL)]
+    assert notes[-1] == "node1 fenced: its services stopped, its hapair-patroni container is " \
+                        "stopped"
+
+
+def test_failover_to_refuses_a_still_running_patroni_container(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    monkeypatch.setattr(manual_failover, "CONTAINER_STOP_WAIT_S", 0.0)
+    ctx = context(compose_inventory(tmp_path))
+    node1 = ctx.transports["node1"]
+    node1.on([*PAIR, "ps", "-a", "--format", "json", "hapair-patroni"],  # type: ignore[attr-defined]
+             stdout=json.dumps({"Service": "hapair-patroni", "State": "running"}) + "\n")
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    with pytest.raises(StepFailed, match="containers stopped"):
+        fence(ctx, p, "node1", keep_etcd=True)
 
 
 # --- the scheduler follows the primary --------------------------------------------------------
@@ -207,3 +251,77 @@ def test_router_admin_socket_is_reached_on_the_host(tmp_path: Path) -> None:
     assert not router_backend_up(ctx, "node1", "postgres", "node2")
     argv = ran(ctx)[-1]
     assert argv[0] == "python3" and socket in argv and "exec" not in argv
+
+
+# --- etcd without its majority, on compose hosts ----------------------------------------------
+
+PAIR2 = [*PAIR[:4], "-f", "/opt/hapair/idp-cms/node2/docker-compose.hapair.yml"]
+ETCD2 = "/opt/hapair/idp-cms/node2/etcd/etcd.yaml"
+
+
+def _etcd_yaml(ctx: WorkflowContext, p: UpgradeParams) -> str:
+    members = tuple(HostSpec(m.name, m.address) for m in p.etcd_members)
+    return etcd_config(ctx.inventory.cluster, members[1], members)
+
+
+def _etcdctl_in_container(t: RecordingTransport, *args: str, stdout: str) -> None:
+    t.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl"],
+                stdout=stdout)
+
+
+def test_failover_to_re_forms_etcd_from_the_compose_bundle_s_own_file(tmp_path: Path) -> None:
+    """The forced start edits the bind-mounted file (container paths kept), then puts the
+    normal one back; etcdctl runs in etcd's container (the host need not have it)."""
+    ctx = context(compose_inventory(tmp_path))
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    node2 = ctx.transports["node2"]
+    assert isinstance(node2, RecordingTransport)
+    original = _etcd_yaml(ctx, p)
+    node2.files[ETCD2] = StoredFile(original.encode())
+    health = json.dumps([{"endpoint": "http://10.0.0.12:2379", "health": True}])
+    members = json.dumps({"members": [{"ID": 1, "name": "node2",
+                                       "peerURLs": ["http://10.0.0.12:2380"]}]})
+    node2.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl",
+                     "--endpoints=http://10.0.0.12:2379", "--dial-timeout=2s",
+                     "--command-timeout=3s", "endpoint", "health"], stdout=health)
+    node2.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl",
+                     "--endpoints=http://10.0.0.12:2379", "--dial-timeout=2s",
+                     "--command-timeout=3s", "member", "list"], stdout=members)
+    writes: list[str] = []
+    store = node2.write_file
+
+    def write_file(path: str, data: str | bytes, **kw: object) -> None:
+        writes.extend([str(data)] if path == ETCD2 else [])
+        store(path, data, **kw)  # type: ignore[arg-type]
+
+    node2.write_file = write_file  # type: ignore[method-assign]
+    note = force_one_member(ctx, p, "node2")
+    assert note == "etcd re-formed as a one-member cluster on node2 (members: node2)"
+    forced, normal = (YAML(typ="safe").load(text) for text in writes)
+    before = YAML(typ="safe").load(original)
+    assert forced == {**before, "force-new-cluster": True}
+    assert normal == before and forced["data-dir"] == before["data-dir"]
+    compose = [c[len(PAIR2):] for c in node2.commands if tuple(c[:len(PAIR2)]) == tuple(PAIR2)
+               and "exec" not in c]
+    assert compose[:2] == [("stop", "-t", "60", "hapair-etcd"),
+                           ("up", "-d", "--no-deps", "hapair-etcd")]
+    assert ("restart", "-t", "60", "hapair-etcd") in compose
+    assert not [c for c in node2.commands if c[0] == "etcdctl"]
+
+
+def test_a_re_added_compose_member_starts_on_a_fresh_directory_beside_the_old(
+        tmp_path: Path) -> None:
+    ctx = context(compose_inventory(tmp_path))
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    node2 = ctx.transports["node2"]
+    assert isinstance(node2, RecordingTransport)
+    node2.files[ETCD2] = StoredFile(_etcd_yaml(ctx, p).encode())
+    files = member_files(ctx, p, "node2")
+    fresh = files.with_fresh_data(node2)
+    old = files.base["data-dir"]
+    assert fresh.base["data-dir"].startswith(f"{old}.reseeded-")
+    assert node2.commands == []  # nothing moved on the host: a new directory instead
+    again = YAML(typ="safe").load(fresh.rejoining([p.etcd("witness").me]))
+    assert again["initial-cluster-state"] == "existing"
+    assert again["initial-cluster"] == ("witness=http://10.0.0.13:2380,"
+                                        "node2=http://10.0.0.12:2380")

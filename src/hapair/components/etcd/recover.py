@@ -12,26 +12,32 @@ With a config file etcd 3.4 ignores command-line flags, so the flags go into the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hapair.components.common import RenderedFile, dump_yaml
 from hapair.components.etcd.config import EtcdMember, EtcdParams, config_dict
 
 
-def force_new_cluster_config(params: EtcdParams) -> RenderedFile:
-    """The survivor's config for its one forced start (then the normal config again)."""
-    doc = {**config_dict(params), "force-new-cluster": True}
+def force_new_cluster_config(params: EtcdParams,
+                             base: Mapping[str, object] | None = None) -> RenderedFile:
+    """The survivor's config for its one forced start (then the normal config again).
+    `base`: the member's config as it is (a compose host's generated file); default: as
+    hapair renders it on a native host."""
+    doc = {**(base if base is not None else config_dict(params)), "force-new-cluster": True}
     text = dump_yaml(doc, header=f"etcd member {params.name} — FORCED one-member cluster "
                                  "(hapair failover --to); replaced right after the start")
     return RenderedFile(params.config_path, text, mode=0o644)
 
 
-def rejoin_config(params: EtcdParams, members_now: Sequence[EtcdMember]) -> RenderedFile:
+def rejoin_config(params: EtcdParams, members_now: Sequence[EtcdMember],
+                  base: Mapping[str, object] | None = None) -> RenderedFile:
     """A re-added member's config: the cluster as it is now plus this member, `existing`.
-    etcd compares this list with the live membership when it joins: it must be exact."""
+    etcd compares this list with the live membership when it joins: it must be exact.
+    `base` as in force_new_cluster_config."""
     names = {m.name for m in members_now}
     cluster = [*members_now, *([params.me] if params.name not in names else [])]
-    doc = {**config_dict(params), "initial-cluster-state": "existing",
+    doc = {**(base if base is not None else config_dict(params)),
+           "initial-cluster-state": "existing",
            "initial-cluster": ",".join(f"{m.name}={m.peer_url}" for m in cluster)}
     text = dump_yaml(doc, header=f"etcd member {params.name} — re-added to the cluster by hapair")
     return RenderedFile(params.config_path, text, mode=0o644)

@@ -4,13 +4,15 @@
 normal config again). `reseed`: a member that is not in the live cluster is wiped (its data
 directory moved aside, never deleted) and re-added as a learner, then promoted — etcd's
 strict reconfiguration check refuses a voting member that would stall the quorum.
+etcdctl runs where etcd runs (the host, or its container); the config files differ per
+layout (etcd_files.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from hapair.components.etcd.config import EtcdMember, render_etcd_config
+from hapair.components.etcd.config import EtcdMember
 from hapair.components.etcd.probe import (
     ETCDCTL_ENV,
     MemberInfo,
@@ -19,16 +21,12 @@ from hapair.components.etcd.probe import (
     parse_endpoint_health,
     parse_member_list,
 )
-from hapair.components.etcd.recover import (
-    force_new_cluster_config,
-    member_add_argv,
-    rejoin_config,
-)
+from hapair.components.etcd.recover import member_add_argv
 from hapair.errors import CommandFailed
 from hapair.exec.transport import Transport
 from hapair.workflows.context import WorkflowContext
+from hapair.workflows.ops.etcd_files import member_files
 from hapair.workflows.ops.pair import wait_for
-from hapair.workflows.runtimes import native_only
 from hapair.workflows.upgrade.params import UpgradeParams
 
 
@@ -47,26 +45,23 @@ def _healthy(t: Transport, endpoint: str) -> tuple[bool, str]:
 def force_one_member(ctx: WorkflowContext, p: UpgradeParams, node: str) -> str:
     """`node`'s etcd member, with its data, as a one-member cluster. Only when no majority
     exists: with a majority this would split the DCS in two."""
-    params = p.etcd(node)
-    me = params.me
-    t, runtime = ctx.transports[node], ctx.runtime(node)
-    native_only(runtime, node, "re-forming etcd")
+    me = p.etcd(node).me
+    runtime, files = ctx.runtime(node), member_files(ctx, p, node)
+    t, tool = ctx.transports[node], ctx.shell(node, "etcd")
     runtime.stop("etcd")
-    forced = force_new_cluster_config(params)
-    t.write_file(forced.path, forced.content, mode=forced.mode)
+    t.write_file(files.path, files.forced(), mode=files.mode)
     try:
         runtime.start("etcd")
-        wait_for(f"{node}'s etcd as a one-member cluster", lambda: _healthy(t, me.client_url),
+        wait_for(f"{node}'s etcd as a one-member cluster", lambda: _healthy(tool, me.client_url),
                  60, 1.0)
     finally:
         # Never leave force-new-cluster in the file: a later restart would cut the members
         # re-added since.
-        normal = render_etcd_config(params)
-        t.write_file(normal.path, normal.content, mode=normal.mode)
+        t.write_file(files.path, files.normal(), mode=files.mode)
     runtime.restart("etcd")
     wait_for(f"{node}'s etcd healthy after the forced start",
-             lambda: _healthy(t, me.client_url), 60, 1.0)
-    names = [m.name or "(unstarted)" for m in members_seen(t, me.client_url)]
+             lambda: _healthy(tool, me.client_url), 60, 1.0)
+    names = [m.name or "(unstarted)" for m in members_seen(tool, me.client_url)]
     return f"etcd re-formed as a one-member cluster on {node} (members: {', '.join(names)})"
 
 
@@ -79,17 +74,14 @@ def stale_members(ctx: WorkflowContext, p: UpgradeParams, via: str) -> list[str]
 
 
 def reseed(ctx: WorkflowContext, p: UpgradeParams, host: str, via: str) -> str:
-    """Wipe `host`'s etcd member (data moved aside) and add it again to the cluster `via`
-    belongs to: as a learner first, promoted once it has caught up."""
-    params = p.etcd(host)
-    me: EtcdMember = params.me
+    """Wipe `host`'s etcd member (its old data kept aside) and add it again to the cluster
+    `via` belongs to: as a learner first, promoted once it has caught up."""
+    me: EtcdMember = p.etcd(host).me
     endpoint = p.etcd(via).me.client_url
-    vt, t, runtime = ctx.transports[via], ctx.transports[host], ctx.runtime(host)
-    native_only(runtime, host, "re-adding an etcd member")
+    vt, t = ctx.shell(via, "etcd"), ctx.transports[host]
+    runtime, tool = ctx.runtime(host), ctx.shell(host, "etcd")
     runtime.stop("etcd")
-    data = params.effective_data_dir
-    t.run(["sh", "-c", 'set -e; if [ -d "$1/member" ]; then mv "$1" "$1.stale-$(date '
-           '+%Y%m%dT%H%M%S)"; fi; install -d -m 0700 -o etcd -g etcd "$1"', "sh", data])
+    files = member_files(ctx, p, host).with_fresh_data(t)
     current = members_seen(vt, endpoint)
     mine = next((m for m in current if me.peer_url in m.peer_urls), None)
     if mine is None:
@@ -97,17 +89,15 @@ def reseed(ctx: WorkflowContext, p: UpgradeParams, host: str, via: str) -> str:
         current = members_seen(vt, endpoint)
     by_url = {m.peer_url: m for m in p.etcd_members}
     now = [by_url[u] for m in current for u in m.peer_urls if u in by_url]
-    cfg = rejoin_config(params, now)
-    t.write_file(cfg.path, cfg.content, mode=cfg.mode)
+    t.write_file(files.path, files.rejoining(now), mode=files.mode)
     runtime.start("etcd")
     mine = next(m for m in members_seen(vt, endpoint) if me.peer_url in m.peer_urls)
     if mine.is_learner:
         wait_for(f"{host}'s etcd learner promoted", lambda: _promote(vt, endpoint, mine), 60, 1.0)
-    wait_for(f"{host}'s etcd member healthy", lambda: _healthy(t, me.client_url), 60, 1.0)
+    wait_for(f"{host}'s etcd member healthy", lambda: _healthy(tool, me.client_url), 60, 1.0)
     # Back to the normal file: it names every member; with data present etcd ignores the
     # initial-* keys, so this is what `hapair upgrade` would render too.
-    normal = render_etcd_config(params)
-    t.write_file(normal.path, normal.content, mode=normal.mode)
+    t.write_file(files.path, files.normal(), mode=files.mode)
     return f"etcd member {host} wiped (old data kept aside) and re-added via {via}"
 
 

@@ -27,14 +27,17 @@ from hapair.components.etcd.probe import (
 )
 from hapair.components.etcd.recover import serializable_get_argv
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
+from hapair.compose.host_runtime import ComposeHostRuntime
 from hapair.errors import HapairError, Refused, StepFailed
+from hapair.exec.runtime import ServiceRuntime, ServiceState
 from hapair.observe.probes import parse_etcd_get
 from hapair.workflows.context import WorkflowContext
-from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import force_one_member, reseed_reachable
 from hapair.workflows.ops.manual_rules import Choices, Decision, Facts, PgSide, decide, parse_lsn
 from hapair.workflows.ops.pair import cluster, leader, router_backend_up, wait_for
+from hapair.workflows.ops.singletons import follow_primary
+from hapair.workflows.runtimes import containerised
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_redis import client
 
@@ -42,6 +45,8 @@ from hapair.workflows.upgrade.steps_redis import client
 # reaches it), then PostgreSQL with Patroni, Redis, and its etcd member (re-added later).
 FENCE_ORDER = ("keepalived", "nginx", "backend", "frontend", "patroni", "sentinel", "redis",
                "etcd")
+LIVE_STATES = (ServiceState.RUNNING, ServiceState.STARTING)
+CONTAINER_STOP_WAIT_S = 30.0  # after `compose stop` returned: the state is read, not awaited
 PG_STATE_SQL = ("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "
                 "greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) "
                 "ELSE pg_current_wal_lsn() END")
@@ -93,8 +98,8 @@ def gather(ctx: WorkflowContext, p: UpgradeParams, target: str) -> Facts:
     quorum, patroni_leader = False, None
     sync_key: tuple[str | None, str | None] = (None, None)
     if t is not None and target in names:
-        res = t.run(endpoint_health_argv(p.etcd_members), check=False, timeout=20,
-                    env=ETCDCTL_ENV)
+        res = ctx.shell(target, "etcd").run(endpoint_health_argv(p.etcd_members), check=False,
+                                            timeout=20, env=ETCDCTL_ENV)
         health = parse_endpoint_health(res.stdout) if res.stdout.strip() else ()
         quorum = check_quorum(health, len(p.etcd_members)).ok
         if quorum:
@@ -134,13 +139,38 @@ def fence(ctx: WorkflowContext, p: UpgradeParams, old: str, keep_etcd: bool) -> 
     """Stop the old primary's services and prove its PostgreSQL is down. `keep_etcd`: its
     etcd member may be part of the majority Patroni needs (then it stays)."""
     runtime, notes = ctx.runtime(old), []
-    for name in FENCE_ORDER:
-        if keep_etcd and name == "etcd":
-            continue
+    for name in fence_order(runtime, keep_etcd):
         try:
             runtime.stop(name)
         except HapairError as exc:
             notes.append(f"{old}: stopping {name}: {exc}")
+    if containerised(runtime):
+        _prove_container_down(ctx, old)
+    else:
+        _prove_pg_ctl_down(ctx, p, old)
+    if pg_side(ctx, p, old).running:
+        raise StepFailed(f"{old}'s PostgreSQL still answers after it was stopped: not promoting")
+    how = ("its hapair-patroni container is stopped" if containerised(runtime)
+           else "`pg_ctl status` says PostgreSQL is not running")
+    notes.append(f"{old} fenced: its services stopped, {how}")
+    return notes
+
+
+def fence_order(runtime: ServiceRuntime, keep_etcd: bool) -> list[str]:
+    """FENCE_ORDER as this host has it: a compose host has no PgBouncer, and may have no
+    nginx or frontend service (what its inventory does not map is not there to stop)."""
+    names = [n for n in FENCE_ORDER if not (keep_etcd and n == "etcd")]
+    if not isinstance(runtime, ComposeHostRuntime):
+        return names
+    placed = []
+    for name in names:
+        with contextlib.suppress(Refused):
+            runtime.placement(name)
+            placed.append(name)
+    return placed
+
+
+def _prove_pg_ctl_down(ctx: WorkflowContext, p: UpgradeParams, old: str) -> None:
     pg = p.inv.services.postgres
     status = [f"{pg.bin_dir}/pg_ctl", "status", "-D", pg.data_dir]
 
@@ -154,11 +184,20 @@ def fence(ctx: WorkflowContext, p: UpgradeParams, old: str, keep_etcd: bool) -> 
         ctx.transports[old].run([f"{pg.bin_dir}/pg_ctl", "stop", "-D", pg.data_dir, "-m",
                                  "immediate"], user="postgres", check=False, timeout=60)
         wait_for(f"{old}'s PostgreSQL stopped (immediate)", down, 30, 1.0)
-    if pg_side(ctx, p, old).running:
-        raise StepFailed(f"{old}'s PostgreSQL still answers after it was stopped: not promoting")
-    notes.append(f"{old} fenced: its services stopped, `pg_ctl status` says PostgreSQL is not "
-                 "running")
-    return notes
+
+
+def _prove_container_down(ctx: WorkflowContext, old: str) -> None:
+    """On a compose host PostgreSQL lives and dies with hapair-patroni's container (`stop`
+    waits for a clean shutdown up to its grace period, then kills): the container not
+    running is the proof. The user's own postgres service was stopped by the upgrade."""
+    runtime = ctx.runtime(old)
+
+    def down() -> tuple[bool, str]:
+        states = {n: runtime.status(n).state for n in ("patroni", "postgres")}
+        return (all(s not in LIVE_STATES for s in states.values()),
+                ", ".join(f"{n} {s}" for n, s in states.items()))
+
+    wait_for(f"{old}'s PostgreSQL containers stopped", down, CONTAINER_STOP_WAIT_S, 1.0)
 
 
 def promote(p: UpgradeParams, target: str) -> str:
@@ -204,9 +243,6 @@ def redis_master(p: UpgradeParams, target: str) -> str:
 
 def manual_failover(ctx: WorkflowContext, p: UpgradeParams, target: str, choices: Choices,
                     say: Any = print) -> ManualFailover:
-    refusal = native_only_refusal(p.inv, "`hapair failover --to`")
-    if refusal is not None:  # its etcd re-forming edits native config files
-        raise Refused(refusal)
     t0 = time.monotonic()
     facts = gather(ctx, p, target)
     decision = decide(facts, choices)
@@ -228,6 +264,9 @@ def manual_failover(ctx: WorkflowContext, p: UpgradeParams, target: str, choices
     say(f"promoting {target} through Patroni")
     out.notes.append(promote(p, target))
     out.timings["postgres_primary"] = _since(t0)
+    scheduler = follow_primary(ctx, p, target, facts.old if facts.old_reachable else None)
+    if scheduler:
+        out.notes.append(scheduler)
     say(f"Redis: making {target} the master")
     try:
         out.notes.append(redis_master(p, target))
@@ -237,10 +276,15 @@ def manual_failover(ctx: WorkflowContext, p: UpgradeParams, target: str, choices
     wait_for(f"{target}'s router sends PostgreSQL to {target}", lambda: (
         router_backend_up(ctx, target, "postgres", target), "router check pending"), 30, 0.5)
     door = p.inv.front_door
-    wait_for("the front door answers /health/ (the database accepts writes)", lambda: (
-        httpx.get(f"http://{door.address}:{door.port}/health/", timeout=5,
-                  trust_env=False).status_code == 200, "not yet"), 60, 0.5)
-    out.timings["front_door_writable"] = _since(t0)
+    if door.kind == "static" and door.address != p.host(target).address:
+        out.notes.append(f"the front door is a static address ({door.address}): it does not "
+                         f"follow the primary; point it at {target} "
+                         f"({p.host(target).address})")
+    else:
+        wait_for("the front door answers /health/ (the database accepts writes)", lambda: (
+            httpx.get(f"http://{door.address}:{door.port}/health/", timeout=5,
+                      trust_env=False).status_code == 200, "not yet"), 60, 0.5)
+        out.timings["front_door_writable"] = _since(t0)
     out.notes.append(keep_on_witness(ctx, p))
     return out
 

@@ -14,8 +14,8 @@ import redis
 from hapair.components.patroni.probe import Member, parse_cluster
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.components.router.stats import parse_show_stat, show_stat_argv
-from hapair.compose.draft import hapair_compose_file
 from hapair.compose.generate import router_run_dir
+from hapair.compose.host_runtime import ComposeHostRuntime
 from hapair.errors import Refused, StepFailed
 from hapair.exec.transport import Transport
 from hapair.workflows.context import WorkflowContext
@@ -66,11 +66,11 @@ def router_admin(ctx: WorkflowContext, node: str) -> tuple[Transport, str]:
     """Where `node`'s router admin socket is talked to (with python3): on the host itself. On
     a compose host that is the host side of the router container's /run/haproxy (a bind
     mount, compose/generate.py: the HAProxy image has no client for its socket)."""
-    host = ctx.inventory.host(node)
-    if host.compose is None:
+    runtime = ctx.runtime(node)
+    if not isinstance(runtime, ComposeHostRuntime):
         return ctx.transports[node], ROUTER_SOCKET
-    bundle = posixpath.dirname(hapair_compose_file(host.compose.project, node))
-    return ctx.transports[node], f"{router_run_dir(bundle)}/{posixpath.basename(ROUTER_SOCKET)}"
+    socket = f"{router_run_dir(runtime.bundle_dir)}/{posixpath.basename(ROUTER_SOCKET)}"
+    return ctx.transports[node], socket
 
 
 def router_backend_up(ctx: WorkflowContext, node: str, proxy: str, server: str) -> bool:

@@ -15,7 +15,7 @@ from hapair.errors import HapairError, Refused
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import reseed_reachable
-from hapair.workflows.ops.manual_failover import FENCE_ORDER
+from hapair.workflows.ops.manual_failover import fence_order
 from hapair.workflows.ops.pair import cluster, leader, wait_for
 from hapair.workflows.ops.singletons import stop_on_standby
 from hapair.workflows.runtimes import containerised, native_only
@@ -35,7 +35,7 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
     notes = reseed_reachable(ctx, p, lead)
     # What a manual failover's fencing stopped, started again (running ones are left alone);
     # a rebooted node's Patroni rewinds and follows by itself.
-    for name in reversed(FENCE_ORDER):
+    for name in reversed(fence_order(runtime, keep_etcd=False)):
         try:
             runtime.start(name)
         except HapairError as exc:

@@ -37,6 +37,7 @@ from hapair.workflows.ops.pair import (
     wait_for,
 )
 from hapair.workflows.ops.routing import in_parallel, switch_routers
+from hapair.workflows.ops.singletons import follow_primary
 from hapair.workflows.ops.timeline import Timeline
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_redis import client
@@ -185,6 +186,9 @@ def postgres_switchover(ctx: WorkflowContext, p: UpgradeParams,
                               notes, tl)
     result.notes.append(wait_for(f"{old} follows {candidate} as a standby",
                                  lambda: _follows(p, old), 120))
+    scheduler = follow_primary(ctx, p, candidate, old)  # after the switch: not in the pause
+    if scheduler:
+        result.notes.append(scheduler)
     return result
 
 

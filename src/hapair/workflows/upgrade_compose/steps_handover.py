@@ -139,11 +139,19 @@ def node2_app_step(cu: ComposeUpgrade) -> Step:
                 settle_timeout=180)
 
 
+def etcd_shell(cu: ComposeUpgrade) -> ShellFor:
+    """etcdctl where etcd runs: a compose host need not have etcdctl itself."""
+    return lambda ctx: cu.runtime(ctx, ctx.host).shell("etcd")
+
+
 def final_compose_steps(cu: ComposeUpgrade) -> list[Step]:
     """The native plan's durability and final checks; pg_stat_replication read in Patroni's
-    container."""
+    container, etcd's leader moved with etcdctl in etcd's."""
     steps = [durability_step(cu.p)]
     for s in final_steps(cu.p):
-        steps.append(in_container(s, pg_shell(cu, "patroni"), "hapair-patroni")
-                     if s.id.endswith("verify.replication") else s)
+        if s.id.endswith("verify.replication"):
+            s = in_container(s, pg_shell(cu, "patroni"), "hapair-patroni")
+        elif s.id.endswith("etcd.leader"):
+            s = in_container(s, etcd_shell(cu), "hapair-etcd")
+        steps.append(s)
     return steps
