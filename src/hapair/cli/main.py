@@ -49,6 +49,7 @@ def _register_subcommands() -> None:
     cli.add_command(ops_cli.switchover_cmd)
     cli.add_command(ops_cli.failover_cmd)
     cli.add_command(ops_cli.rejoin_cmd)
+    cli.add_command(ops_cli.migrate_cmd)
     cli.add_command(rollback_cli.rollback_cmd)
     cli.add_command(init_cli.init)
     cli.add_command(observe_cli.status_cmd)

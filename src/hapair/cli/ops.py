@@ -1,7 +1,8 @@
-"""Day-2 verbs that change roles: `switchover`, `failover --test`, `rejoin`."""
+"""Day-2 verbs: `switchover`, `failover --test`/`--to`, `rejoin`, `migrate`."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from hapair.cli.options import OutputFormat, inventory_option, output_option, yes_option
+from hapair.cli.options import (
+    OutputFormat,
+    dry_run_option,
+    inventory_option,
+    output_option,
+    yes_option,
+)
 from hapair.cli.output import emit, progress
 from hapair.drill.report import render_table
-from hapair.errors import Refused, Unhealthy, UsageError
+from hapair.errors import Refused, StepFailed, Unhealthy, UsageError
 from hapair.inventory import load_inventory
 from hapair.workflows.context import workflow_context
 from hapair.workflows.native_only import compose_hosts
@@ -20,6 +27,7 @@ from hapair.workflows.ops.failover import failover_drill
 from hapair.workflows.ops.faults import injector_for, is_lab_inventory
 from hapair.workflows.ops.manual_failover import manual_failover
 from hapair.workflows.ops.manual_rules import Choices
+from hapair.workflows.ops.migrate import migrate
 from hapair.workflows.ops.rejoin import rejoin
 from hapair.workflows.ops.switchover import postgres_switchover, redis_switchover
 from hapair.workflows.upgrade.params import UpgradeParams
@@ -190,3 +198,31 @@ def _render_rejoin(doc: dict[str, Any], console: Console) -> None:
     console.print(f"{doc['node']} rejoined: {doc['state']}", markup=False)
     for note in doc["notes"]:
         console.print(f"  {note}", markup=False)
+
+
+@click.command("migrate")
+@inventory_option
+@dry_run_option
+@output_option
+def migrate_cmd(inventory: Path, dry_run: bool, output: OutputFormat) -> None:
+    """Run the app's database migrations once, on the primary's node (compose stacks: the
+    one-shot `migrate` service the upgrade moved out of the app's start command). Exit 1
+    when the migrations fail (their output is in the report)."""
+    inv = load_inventory(inventory)
+    with workflow_context(inv) as ctx:
+        p = UpgradeParams(inv, ctx.generated)
+        progress("finding the primary's node" + (" (dry run: nothing runs)" if dry_run else ""))
+        result = migrate(ctx, p, dry_run=dry_run)
+    doc = result.as_dict()
+    emit(doc, output, _render_migration)
+    if doc["ran"] and not result.ok:
+        raise StepFailed(f"{result.node}: the migrations exited {result.returncode}")
+
+
+def _render_migration(doc: dict[str, Any], console: Console) -> None:
+    verb = "ran" if doc["ran"] else "would run"
+    console.print(f"{doc['node']} (the primary's node) {verb}: {shlex.join(doc['command'])}",
+                  markup=False)
+    if doc["ran"]:
+        console.print(doc["output"].rstrip() or "(no output)", markup=False)
+        console.print(f"exit {doc['returncode']}", markup=False)

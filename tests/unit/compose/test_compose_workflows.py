@@ -22,6 +22,7 @@ from rich.console import Console
 from ruamel.yaml import YAML
 
 from hapair.cli.compose_plan import render_compose
+from hapair.components.patroni.probe import Member
 from hapair.compose.collect import discover_offline, discover_remote
 from hapair.compose.draft import SshInfo, render_draft
 from hapair.compose.generate_configs import HostSpec, etcd_config
@@ -33,6 +34,7 @@ from hapair.inventory import Inventory, parse_inventory
 from hapair.workflows.compose_preview import compose_preview
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops import manual_failover
+from hapair.workflows.ops import migrate as migrate_mod
 from hapair.workflows.ops.etcd_files import member_files
 from hapair.workflows.ops.etcd_recover import force_one_member
 from hapair.workflows.ops.faults import RuntimeInjector
@@ -325,3 +327,42 @@ def test_a_re_added_compose_member_starts_on_a_fresh_directory_beside_the_old(
     assert again["initial-cluster-state"] == "existing"
     assert again["initial-cluster"] == ("witness=http://10.0.0.13:2380,"
                                         "node2=http://10.0.0.12:2380")
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+EDITED = "services:\n  authoring: {image: cms}\n  migrate: {image: cms, profiles: [migrate]}\n"
+
+
+def _primary_is(monkeypatch: pytest.MonkeyPatch, node: str) -> None:
+    members = [Member(n, "leader" if n == node else "sync_standby", "running")
+               for n in ("node1", "node2")]
+    monkeypatch.setattr(migrate_mod, "cluster", lambda p: members)
+
+
+def test_migrate_runs_the_one_shot_service_once_on_the_primary_s_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _primary_is(monkeypatch, "node2")
+    ctx = context(compose_inventory(tmp_path))
+    p = UpgradeParams(ctx.inventory, ctx.generated)
+    node2 = ctx.transports["node2"]
+    assert isinstance(node2, RecordingTransport)
+    node2.files[str(COMPOSE_FILE)] = StoredFile(EDITED.encode())
+    result = migrate_mod.migrate(ctx, p)
+    job = [*NODE2_APP, "--profile", "migrate", "run", "--rm", "-T", "--no-deps", "migrate"]
+    assert (result.node, result.ok, result.argv) == ("node2", True, job)
+    assert [c for c in ran(ctx) if "run" in c] == [tuple(job)]
+    dry = migrate_mod.migrate(ctx, p, dry_run=True)
+    assert dry.returncode is None and [c for c in ran(ctx) if "run" in c] == [tuple(job)]
+
+
+def test_migrate_refuses_a_stack_without_the_migrate_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _primary_is(monkeypatch, "node1")
+    ctx = context(compose_inventory(tmp_path))
+    node1 = ctx.transports["node1"]
+    assert isinstance(node1, RecordingTransport)
+    node1.files[str(COMPOSE_FILE)] = StoredFile(COMPOSE_FILE.read_bytes())
+    with pytest.raises(Refused, match="node1: no `migrate` service in"):
+        migrate_mod.migrate(ctx, UpgradeParams(ctx.inventory, ctx.generated))
+    assert [c for c in ran(ctx) if "run" in c] == []
