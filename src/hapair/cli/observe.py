@@ -30,7 +30,7 @@ from prometheus_client import generate_latest
 
 from hapair.cli.options import OutputFormat, inventory_option, output_option
 from hapair.cli.output import emit, err_console, progress
-from hapair.errors import Refused, StepFailed, Unhealthy
+from hapair.errors import StepFailed, Unhealthy
 from hapair.inventory import Inventory, load_inventory
 from hapair.monitor import (
     DEFAULT_LISTEN,
@@ -57,7 +57,6 @@ from hapair.observe import (
 from hapair.observe.render import render_check, render_status
 from hapair.observe.snapshot import redact_tree
 from hapair.workflows.context import workflow_context
-from hapair.workflows.native_only import native_only_refusal
 from hapair.workflows.upgrade.params import UpgradeParams
 
 
@@ -72,10 +71,8 @@ SourceFactory = Callable[[Inventory], AbstractContextManager[Source]]
 
 @contextmanager
 def ssh_source(inv: Inventory) -> Iterator[Source]:
-    """The real thing: SSH to every host, the controller's own HTTP and RESP probes."""
-    refusal = native_only_refusal(inv, "`hapair status` (and `check`, `monitor`)")
-    if refusal is not None:  # their probes run psql, etcdctl, … on the host itself
-        raise Refused(refusal)
+    """The real thing: SSH to every host, the controller's own HTTP and RESP probes. On
+    compose hosts the host-side tools run in their containers (observe/shells.py)."""
     with workflow_context(inv) as ctx:
         params = UpgradeParams(inv, ReadOnlySecrets(ctx.generated.directory))
         targets = targets_from_params(params)

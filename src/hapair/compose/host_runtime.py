@@ -37,6 +37,15 @@ from hapair.exec.transport import CommandResult, Transport, wrap_argv
 from hapair.inventory.model import Host
 
 
+def bundle_dir(host: Host) -> str:
+    """Where hapair's generated files for a compose host are (compose/generate.py): beside
+    the hapair project's compose file (the witness's project is hapair's own)."""
+    assert host.compose is not None  # compose hosts only
+    if is_hapair_project(host.compose.project):
+        return posixpath.dirname(host.compose.files[0])
+    return posixpath.dirname(hapair_compose_file(host.compose.project, host.name))
+
+
 class ComposeHostRuntime:
     def __init__(self, transport: Transport, host: Host) -> None:
         if host.compose is None:
@@ -69,11 +78,7 @@ class ComposeHostRuntime:
 
     @property
     def bundle_dir(self) -> str:
-        """Where hapair's generated files for this host are (compose/generate.py): beside the
-        hapair project's compose file (the witness's project is hapair's own)."""
-        if not self.has_app:
-            return posixpath.dirname(self.compose.files[0])
-        return posixpath.dirname(hapair_compose_file(self.compose.project, self.host.name))
+        return bundle_dir(self.host)
 
     def placement(self, program: str) -> Placement:
         return place(self.host.name, program, self.compose.services, has_app=self.has_app)

@@ -277,6 +277,8 @@ def _route(n: NodeSnapshot, what: str, up: list[str], expected: str | None) -> H
 def pgbouncer_checks(s: PairSnapshot, lim: Limits) -> list[HealthCheck]:
     out = []
     for n in s.nodes:
+        if n.pgbouncer.value is None and not n.pgbouncer.error:
+            continue  # not applicable: no PgBouncer on this node (compose hosts)
         if not n.pgbouncer.ok:
             out.append(_hc(f"pgbouncer.{n.name}", False, f"PgBouncer on {n.name}: "
                            f"{_why(n.pgbouncer)}", CRITICAL, n.name))

@@ -1,7 +1,8 @@
 """The I/O of `status`, `check` and `monitor`: probe every host once, freeze a PairSnapshot.
 
 Host-side probes (psql, df, etcdctl, the router's stats socket, PgBouncer, the VIP, backups)
-run through each host's Transport, one host per worker thread, in sequence on that host. The
+run through each host's Transport, one host per worker thread, in sequence on that host; on a
+compose host psql, df and etcdctl run in their containers (shells.py). The
 controller's own probes (Patroni REST, HTTP health, Redis and Sentinel over RESP) run in
 parallel beside them. Everything is read-only and bounded: SSH commands by their timeout, the
 controller's requests by PROBE_TIMEOUT; a host that stops answering is not asked again in the
@@ -43,9 +44,10 @@ from hapair.components.redis.probe import (
     sentinel_sentinels,
 )
 from hapair.components.router.stats import ServerStat, parse_show_stat, show_stat_argv
-from hapair.errors import HapairError, StepFailed
-from hapair.exec.transport import CommandResult, Transport
+from hapair.errors import StepFailed
+from hapair.exec.transport import Transport
 from hapair.observe import probes
+from hapair.observe.shells import SSH_TIMEOUT, Commands, HostSession, Shells
 from hapair.observe.snapshot import (
     BackupSeen,
     Disk,
@@ -70,7 +72,6 @@ if TYPE_CHECKING:
     from hapair.observe.storage import NodeStorage, StorageSnapshot
 
 PROBE_TIMEOUT = 3.0  # the controller's HTTP and RESP requests
-SSH_TIMEOUT = 10.0  # one command on a host
 MAX_WORKERS = 16
 
 T = TypeVar("T")
@@ -111,44 +112,6 @@ def _err(exc: Exception) -> str:
 # --- one host over its transport ------------------------------------------------------------
 
 
-class HostSession:
-    """A host's transport for one pass: once the host fails to answer, later probes are
-    skipped with that reason instead of each waiting for its own timeout."""
-
-    def __init__(self, transport: Transport, timeout: float = SSH_TIMEOUT) -> None:
-        self.t = transport
-        self.timeout = timeout
-        self.dead = ""
-
-    def run(self, argv: Sequence[str], *, user: str | None = None,
-            env: Mapping[str, str] | None = None, input: str | None = None) -> CommandResult:
-        if self.dead:
-            raise StepFailed(f"skipped: {self.dead}")
-        try:
-            return self.t.run(argv, user=user, env=env, input=input, timeout=self.timeout,
-                              check=False)
-        except HapairError as exc:  # unreachable, timed out, connection lost
-            self.dead = f"{self.t.name} stopped answering ({exc})"
-            raise
-
-    def read(self, path: str) -> str:
-        """A file's text, within this pass's timeout (FileNotFoundError when missing)."""
-        res = self.run(["cat", "--", path])
-        if not res.ok:
-            if "No such file" in res.stderr:
-                raise FileNotFoundError(path)
-            raise StepFailed(f"cat {path}: {res.stderr.strip()[-200:]}")
-        return res.stdout
-
-    def output(self, argv: Sequence[str], what: str, **kw: Any) -> str:
-        """stdout of a command that must exit 0; else its stderr's last line."""
-        res = self.run(argv, **kw)
-        if not res.ok:
-            tail = res.stderr.strip().splitlines()[-1:] or [f"exit {res.returncode}"]
-            raise StepFailed(f"{what}: {tail[0]}")
-        return res.stdout
-
-
 @dataclass
 class HostSide:
     ssh: Fact[bool] = field(default_factory=Fact)
@@ -174,30 +137,36 @@ def probe_host(transport: Transport, host: HostTarget, node: NodeTargets | None,
     out = HostSide(ssh=observe(reach))
     if not out.ssh.ok:
         return _all_failed(out.ssh, f"{host.name} unreachable: {out.ssh.error}", host, node)
+    sh = s.shells(host)
     if host.etcd_url:
-        url = host.etcd_url
-        out.etcd = observe(lambda: etcd_member(s, url))
+        out.etcd = observe(lambda: etcd_member(sh.etcd, host.etcd_url or "", host.etcd_env))
         if out.etcd.value is not None and out.etcd.value.healthy:
-            out.leader_key = observe(lambda: read_leader_key(s, host, targets.leader_key))
+            out.leader_key = observe(lambda: read_leader_key(sh.etcd, host, targets.leader_key))
         else:
             out.leader_key = Fact(error="its etcd member is not healthy")
     if node is not None:
-        out.postgres = observe(lambda: probes.parse_pg_status(s.output(
-            psql_argv(node.pg, "postgres"), "psql", user="postgres",
-            env={"PGCONNECT_TIMEOUT": "5"}, input=probes.PG_STATUS_SQL)))
-        out.disk = observe(lambda: probes.parse_df(s.output(probes.df_argv(node.data_dir), "df"),
-                                                   node.data_dir))
-        out.router = observe(lambda: parse_show_stat(s.output(
-            show_stat_argv(node.router_socket), "router stats socket")))
-        out.pgbouncer = observe(lambda: pgbouncer_state(s, node, targets.database))
-        if node.vip_interface and targets.vip:
-            iface, vip = node.vip_interface, targets.vip
-            out.vip = observe(lambda: parse_holds_vip(s.output(vip_probe_argv(iface), "ip addr"),
-                                                      vip))
-        out.backups = observe(lambda: newest_backups(s, node))
-        if targets.storage is not None:
-            out.storage = _node_storage(s, targets, node.name)
+        _probe_node(out, s, sh, node, targets)
     return out
+
+
+def _probe_node(out: HostSide, s: HostSession, sh: Shells, node: NodeTargets,
+                targets: Targets) -> None:
+    out.postgres = observe(lambda: probes.parse_pg_status(sh.postgres.output(
+        psql_argv(node.pg, "postgres"), "psql", user="postgres",
+        env={**node.pg_env, "PGCONNECT_TIMEOUT": "5"}, input=probes.PG_STATUS_SQL)))
+    out.disk = observe(lambda: probes.parse_df(
+        sh.postgres.output(probes.df_argv(node.data_dir), "df"), node.data_dir))
+    out.router = observe(lambda: parse_show_stat(sh.host.output(
+        show_stat_argv(node.router_socket), "router stats socket")))
+    if node.pgbouncer:  # else not applicable: no value, no error
+        out.pgbouncer = observe(lambda: pgbouncer_state(s, node, targets.database))
+    if node.vip_interface and targets.vip:
+        iface, vip = node.vip_interface, targets.vip
+        out.vip = observe(lambda: parse_holds_vip(sh.host.output(vip_probe_argv(iface),
+                                                                 "ip addr"), vip))
+    out.backups = observe(lambda: newest_backups(s, node))
+    if targets.storage is not None:
+        out.storage = _node_storage(s, targets, node.name)
 
 
 def _all_failed(ssh: Fact[bool], why: str, host: HostTarget, node: NodeTargets | None
@@ -208,21 +177,23 @@ def _all_failed(ssh: Fact[bool], why: str, host: HostTarget, node: NodeTargets |
     if host.etcd_url:
         out.etcd, out.leader_key = down, down
     if node is not None:
-        out.postgres = out.disk = out.router = out.pgbouncer = out.backups = down
+        out.postgres = out.disk = out.router = out.backups = down
+        out.pgbouncer = down if node.pgbouncer else Fact()
         out.storage = _storage_down(node.name, down)
         out.vip = down if node.vip_interface else Fact()
     return out
 
 
-def etcd_member(s: HostSession, url: str) -> EtcdMemberState:
-    """The member on this host, asked on this host."""
-    res = s.run(endpoint_health_argv([url]), env=ETCDCTL_ENV)
+def etcd_member(s: Commands, url: str,
+                env: Mapping[str, str] = ETCDCTL_ENV) -> EtcdMemberState:
+    """The member on this host, asked on this host (on compose: in its container)."""
+    res = s.run(endpoint_health_argv([url]), env=env or None)
     health = parse_endpoint_health(res.stdout) if res.stdout.strip() else ()
     if not health:
         tail = res.stderr.strip().splitlines()[-1:] or [f"etcdctl exited {res.returncode}"]
         return EtcdMemberState(False, tail[0], None, None, None, "")
     h = health[0]
-    status = s.run(endpoint_status_argv([url]), env=ETCDCTL_ENV)
+    status = s.run(endpoint_status_argv([url]), env=env or None)
     st = parse_endpoint_status(status.stdout) if status.ok and status.stdout.strip() else ()
     first = st[0] if st else None
     return EtcdMemberState(h.healthy, h.error if not h.healthy else "",
@@ -230,14 +201,14 @@ def etcd_member(s: HostSession, url: str) -> EtcdMemberState:
                            first.raft_term if first else None, first.version if first else "")
 
 
-def read_leader_key(s: HostSession, host: HostTarget, key: str) -> LeaderKey:
-    url = host.etcd_url or ""
+def read_leader_key(s: Commands, host: HostTarget, key: str) -> LeaderKey:
+    url, env = host.etcd_url or "", dict(host.etcd_env) or None
     holder, lease = probes.parse_etcd_get(s.output(probes.etcd_get_argv(url, key),
-                                                   "etcdctl get", env=ETCDCTL_ENV))
+                                                   "etcdctl get", env=env))
     reply = None
     if lease:
         reply = probes.parse_etcd_lease(s.output(probes.etcd_lease_argv(url, lease),
-                                                 "etcdctl lease", env=ETCDCTL_ENV))
+                                                 "etcdctl lease", env=env))
     return probes.leader_key(holder, lease, reply, host.name)
 
 

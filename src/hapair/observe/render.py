@@ -81,7 +81,7 @@ def node_table(doc: Doc) -> Table:
             _cell(n.get("patroni"), lambda p: f"{p['role']} {p['state']}"),
             _redis(n.get("redis")),
             _router(n),
-            _cell(pb, lambda p: "PAUSED" if p["paused"] else "ok"),
+            "n/a" if pb is None else _cell(pb, lambda p: "PAUSED" if p["paused"] else "ok"),
             _http(n),
             _disk(n.get("disk")),
             _cell(n.get("vip"), lambda v: "holds" if v else "-"),

@@ -4,18 +4,29 @@
 Observation never creates state: `ReadOnlySecrets` hands out generated secrets that exist and
 records the names of those that do not (a pair that was never upgraded has none), instead of
 generating new ones as the upgrade does.
+
+On a compose host (docs/compose.md) the tools run where their server runs: psql and df in
+hapair-patroni (as the OS user postgres, peer-mapped to the image's superuser, the inventory's
+owner), etcdctl in hapair-etcd against its own loopback (the official image is distroless: no
+`env`, no shell); the router's admin socket, the VIP and the backups are on the host itself.
+There is no PgBouncer (not applicable) and no object-storage replication of hapair's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hapair.components.common import Endpoint, Plain, SecretValue
+from hapair.components.etcd.probe import ETCDCTL_ENV
 from hapair.components.pgdump import PgConn
+from hapair.compose.generate_configs import ETCD_CLIENT_PORT, PG_PORT
+from hapair.inventory.model import Host
 from hapair.workflows.backup.nodes import DEFAULT_BACKUP_DIR, DEFAULT_SOCKET_DIR
 from hapair.workflows.context import GeneratedSecrets
+from hapair.workflows.ops.pair import router_admin_socket
 from hapair.workflows.upgrade.params import PGBOUNCER_ADMIN, PGBOUNCER_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_pg import PGPASS
 
@@ -59,14 +70,18 @@ class NodeTargets:
     pgbouncer_passfile: str  # 0600, the postgres user's: its path goes in PGPASSFILE
     vip_interface: str | None  # None: the front door is not a VIP
     backup_dir: str
+    pg_env: Mapping[str, str] = field(default_factory=dict)  # psql's environment (PGUSER)
+    pgbouncer: bool = True  # False: no PgBouncer on this node (compose): not applicable
 
 
 @dataclass(frozen=True)
 class HostTarget:
     name: str
     address: str
-    etcd_url: str | None  # its etcd member's client URL (None: no member there)
+    etcd_url: str | None  # its etcd member's client URL where etcdctl runs (None: no member)
     sentinel: Endpoint | None
+    compose: Host | None = None  # the inventory host when its tools run in its containers
+    etcd_env: Mapping[str, str] = field(default_factory=lambda: dict(ETCDCTL_ENV))
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,21 @@ def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
+def in_containers(host: Host) -> bool:
+    """Do this host's programs (and so their tools) run in containers?"""
+    return host.runtime == "compose"
+
+
+def _pg(p: UpgradeParams, h: Host, socket_dir: str) -> tuple[PgConn, dict[str, str]]:
+    """psql's connection as the OS user postgres over the local socket (peer). In
+    hapair-patroni: the container's port and the image's superuser (it has no `postgres`
+    role; the generated pg_ident maps the OS user postgres to the owner)."""
+    pg = p.inv.services.postgres
+    if not in_containers(h):
+        return PgConn(pg.bin_dir, pg.port, socket_dir), {}
+    return PgConn(pg.bin_dir, PG_PORT, socket_dir, user=pg.owner), {"PGUSER": pg.owner}
+
+
 def targets_from_params(p: UpgradeParams, *, backup_dir: str = DEFAULT_BACKUP_DIR,
                         socket_dir: str = DEFAULT_SOCKET_DIR) -> Targets:
     inv, s = p.inv, p.inv.services
@@ -111,28 +141,31 @@ def targets_from_params(p: UpgradeParams, *, backup_dir: str = DEFAULT_BACKUP_DI
         rest = p.patroni(h.name).me
         lb = p.nginx(h.name)
         a = _url_host(h.address)
+        pg, pg_env = _pg(p, h, socket_dir)
         nodes.append(NodeTargets(
             name=h.name,
             address=h.address,
-            pg=PgConn(s.postgres.bin_dir, s.postgres.port, socket_dir),
-            data_dir=s.postgres.data_dir,
+            pg=pg,
+            pg_env=pg_env,
+            data_dir=s.postgres.data_dir,  # on compose: PGDATA as the container sees it
             patroni_url=rest.rest_url(""),
             redis=Endpoint(h.address, s.redis.port),
             http=(HttpTarget("backend", f"http://{a}:{s.backend.port}{s.backend.health}"),
                   HttpTarget("frontend", f"http://{a}:{s.frontend.port}{s.frontend.health}"),
                   HttpTarget("lb", f"http://{a}:{lb.port}{s.backend.health}")),
-            router_socket=p.router(h.name).stats_socket,
+            router_socket=router_admin_socket(h),
             pgbouncer_port=PGBOUNCER_PORT,
             pgbouncer_admin=PGBOUNCER_ADMIN,
             pgbouncer_passfile=PGPASS,
             vip_interface=p.keepalived(h.name).interface if door.kind == "vip" else None,
-            backup_dir=backup_dir,
+            backup_dir=backup_dir,  # on compose too: the host directory
+            pgbouncer=not in_containers(h),
         ))
     etcd = {m.name: m.client_url for m in p.etcd_members}
     sentinels = {h.name: p.sentinel(h.name) for h in p.sentinel_hosts}
     hosts = tuple(
-        HostTarget(h.name, h.address, etcd.get(h.name),
-                   Endpoint(h.address, sentinels[h.name].port) if h.name in sentinels else None)
+        _host_target(h, etcd.get(h.name),
+                     Endpoint(h.address, sentinels[h.name].port) if h.name in sentinels else None)
         for h in (*p.data_nodes, *([inv.witness] if inv.witness else []))
     )
     sentinel_password = p.sentinel_password
@@ -157,7 +190,21 @@ def targets_from_params(p: UpgradeParams, *, backup_dir: str = DEFAULT_BACKUP_DI
     )
 
 
-def _storage_targets(p: UpgradeParams) -> StorageTargets:
+def _host_target(h: Host, etcd_url: str | None, sentinel: Endpoint | None) -> HostTarget:
+    if not in_containers(h):
+        return HostTarget(h.name, h.address, etcd_url, sentinel)
+    # etcdctl in hapair-etcd asks its own member on the container's loopback (as the
+    # generated healthcheck does), with no `env` wrapper: the image has none (etcdctl 3.4+
+    # speaks v3 by default)
+    local = f"http://127.0.0.1:{ETCD_CLIENT_PORT}" if etcd_url else None
+    return HostTarget(h.name, h.address, local, sentinel, compose=h, etcd_env={})
+
+
+def _storage_targets(p: UpgradeParams) -> StorageTargets | None:
+    """None on compose nodes: their layout has no object-storage replication of hapair's
+    (the native S3 helpers have no place there), so there is nothing of it to observe."""
+    if any(in_containers(h) for h in p.data_nodes):
+        return None
     from hapair.observe.storage import storage_targets  # storage pulls in boto3 lazily
 
     return storage_targets(p)

@@ -15,9 +15,10 @@ from hapair.components.patroni.probe import Member, parse_cluster
 from hapair.components.redis.probe import get_master_addr, parse_master_addr
 from hapair.components.router.stats import parse_show_stat, show_stat_argv
 from hapair.compose.generate import router_run_dir
-from hapair.compose.host_runtime import ComposeHostRuntime
+from hapair.compose.host_runtime import bundle_dir
 from hapair.errors import Refused, StepFailed
 from hapair.exec.transport import Transport
+from hapair.inventory import Host
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.upgrade.params import SENTINEL_PORT, UpgradeParams
 from hapair.workflows.upgrade.steps_pg import pgbouncer_admin
@@ -66,11 +67,15 @@ def router_admin(ctx: WorkflowContext, node: str) -> tuple[Transport, str]:
     """Where `node`'s router admin socket is talked to (with python3): on the host itself. On
     a compose host that is the host side of the router container's /run/haproxy (a bind
     mount, compose/generate.py: the HAProxy image has no client for its socket)."""
-    runtime = ctx.runtime(node)
-    if not isinstance(runtime, ComposeHostRuntime):
-        return ctx.transports[node], ROUTER_SOCKET
-    socket = f"{router_run_dir(runtime.bundle_dir)}/{posixpath.basename(ROUTER_SOCKET)}"
-    return ctx.transports[node], socket
+    return ctx.transports[node], router_admin_socket(ctx.inventory.host(node))
+
+
+def router_admin_socket(host: Host) -> str:
+    """The host path of a node's router admin socket: the native router's, or on compose the
+    host side of the router container's /run/haproxy (a bind mount, compose/generate.py)."""
+    if host.compose is None:
+        return ROUTER_SOCKET
+    return f"{router_run_dir(bundle_dir(host))}/{posixpath.basename(ROUTER_SOCKET)}"
 
 
 def router_backend_up(ctx: WorkflowContext, node: str, proxy: str, server: str) -> bool:
