@@ -108,6 +108,8 @@ def test_rejoin_brings_node1_back_as_a_streaming_standby(
         engines, "node1", "SELECT count(*) FROM during_failover") == [[str(FAILOVER_ROWS + 1)]],
         60)
     assert cp.psql(engines, "node1", "SELECT pg_is_in_recovery()") == [["t"]]
+    cp.wait("Patroni names node1 the synchronous standby", lambda: cp.members(
+        lab, "node2")["node1"]["role"] == "sync_standby", 60)
 
 
 def test_switchover_back_to_node1_moves_postgres_and_redis(

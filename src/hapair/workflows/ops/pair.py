@@ -25,10 +25,12 @@ from hapair.workflows.upgrade.steps_pg import pgbouncer_admin
 from hapair.workflows.upgrade.steps_redis import client
 
 
-def cluster(p: UpgradeParams, exclude: tuple[str, ...] = ()) -> list[Member]:
-    """Patroni's view of the cluster (GET /cluster), from the first node that answers."""
+def cluster(p: UpgradeParams, exclude: tuple[str, ...] = (),
+            prefer: str | None = None) -> list[Member]:
+    """Patroni's view of the cluster (GET /cluster), from the first node that answers
+    (`prefer` asked first: each Patroni answers from its own view, one HA loop old at most)."""
     last = "no node answered"
-    for node in p.data_nodes:
+    for node in sorted(p.data_nodes, key=lambda n: n.name != prefer):
         if node.name in exclude:
             continue
         try:

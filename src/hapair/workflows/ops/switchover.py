@@ -91,10 +91,24 @@ def _pg_candidate(p: UpgradeParams, to: str | None) -> tuple[str, str]:
     if cand.state != "streaming" or lag is None or lag > MAX_LAG_BYTES:
         raise Refused(f"{candidate} is {cand.state} with lag {lag} bytes: a switchover "
                       "now could lose writes; wait until it streams and has caught up")
+    if sync and cand.role == "sync_standby" and candidate:
+        _leader_agrees(p, old, candidate)
     if sync and cand.role != "sync_standby":
         raise Refused(f"{candidate} is {cand.role}, not the synchronous standby: refusing a "
                       "switchover that could lose acknowledged commits")
     return old, candidate
+
+
+def _leader_agrees(p: UpgradeParams, old: str, candidate: str) -> None:
+    """The leader checks the candidate against ITS view of Patroni's sync key, which may be
+    one HA loop behind the view we read (right after a rejoin: a 412 "candidate name does
+    not match with sync_standby"). Wait, bounded, until the leader's own view names it."""
+    def named() -> tuple[bool, str]:
+        role = next((m.role for m in cluster(p, prefer=old) if m.name == candidate), None)
+        return role == "sync_standby", f"{old} sees {candidate} as {role}"
+
+    with contextlib.suppress(StepFailed):  # Patroni's own answer then says why
+        wait_for(f"{old} names {candidate} its synchronous standby", named, 30, 1.0)
 
 
 def _warm(ctx: WorkflowContext, nodes: list[str]) -> None:
