@@ -29,6 +29,7 @@ from hapair.workflows.context import WorkflowContext
 from hapair.workflows.upgrade import steps_pg
 from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade_compose.prepare import PreparedCompose, prepare_compose
+from hapair.workflows.upgrade_compose.steps_handover import KEEP_AUTH_FILES
 
 SSH = SshInfo("10.0.0.11", "root", 22, "/root/.ssh/id_ed25519", HOST_KEY)
 APP1 = ["docker", "compose", "-p", "idp-cms", "-f", REMOTE_FILE, "--env-file",
@@ -201,6 +202,9 @@ def test_redis_and_postgres_are_handed_over_stop_first(tmp_path: Path, monkeypat
     assert [c for c in node1.commands[before:] if "version" not in c] == [  # type: ignore[attr-defined]
         (*APP1, "stop", "-t", "60", "redis"),
         (*PAIR1, "up", "-d", "--no-deps", "hapair-redis"),
+        # the original auth files kept for a rollback (Patroni replaces them), then the stop
+        (*APP1, "exec", "-T", "-u", "postgres", "postgres", "sh", "-c", KEEP_AUTH_FILES, "sh",
+         "/var/lib/postgresql/data/pgdata"),
         (*APP1, "stop", "-t", "60", "postgres"),
         (*PAIR1, "up", "-d", "--no-deps", "hapair-patroni"),
     ]

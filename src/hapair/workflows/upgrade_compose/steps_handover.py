@@ -43,13 +43,21 @@ def prepare_steps(cu: ComposeUpgrade) -> list[Step]:
             for s in prepare_primary_steps(cu.p) if not s.id.endswith(HBA_STEP)]
 
 
+KEEP_AUTH_FILES = ('for f in pg_hba.conf pg_ident.conf; do [ -e "$1/$f.hapair-before" ] || '
+                   'cp -p "$1/$f" "$1/$f.hapair-before"; done')
+
+
 def pg_handover_step(cu: ComposeUpgrade) -> Step:
     host = cu.primary
     user_pg = cu.compose(host).services.postgres or "postgres"
     primary_url = cu.p.patroni(host).me.rest_url("/primary")
+    data_dir = cu.p.inv.services.postgres.data_dir
 
     def hand_over(ctx: StepContext) -> None:
         rt = cu.runtime(ctx, host)
+        # Patroni replaces pg_hba.conf and pg_ident.conf and keeps no copy: keep the
+        # originals beside them for `hapair rollback` (never overwritten on a rerun)
+        rt.shell("postgres").run(["sh", "-c", KEEP_AUTH_FILES, "sh", data_dir], user="postgres")
         rt.project("app").stop(user_pg)  # a clean shutdown: -t is never below 60 s
         rt.start("patroni")  # the same volume; Patroni starts it and takes the leader key
         steps_pg.wait_primary(primary_url, 120)
