@@ -5,21 +5,25 @@ when it restarts; when a rewind is impossible, the node is re-cloned from the pr
 After a manual failover (`failover --to`) etcd was re-formed without the lost members: every
 etcd member that is not in the live cluster is wiped and re-added first (the witness before
 the node), so no two old members can ever make a majority of the old cluster again; then
-the programs the fencing stopped are started again.
+the programs the fencing stopped are started again. Last, NODE's Redis follows the master the
+Sentinels name (hapair sends the REPLICAOF when no Sentinel has yet).
 """
 
 from __future__ import annotations
 
+import redis
+
 from hapair.compose.generate_configs import PATRONI_VENV
-from hapair.errors import HapairError, Refused
+from hapair.errors import HapairError, Refused, StepFailed
 from hapair.workflows.context import WorkflowContext
 from hapair.workflows.ops.etcd_leader import keep_on_witness
 from hapair.workflows.ops.etcd_recover import reseed_reachable
 from hapair.workflows.ops.manual_failover import fence_order
-from hapair.workflows.ops.pair import cluster, leader, wait_for
+from hapair.workflows.ops.pair import cluster, leader, sentinel_master, wait_for
 from hapair.workflows.ops.singletons import stop_on_standby
 from hapair.workflows.runtimes import containerised, native_only
 from hapair.workflows.upgrade.params import PATRONI_CONFIG, PATRONICTL_BIN, UpgradeParams
+from hapair.workflows.upgrade.steps_redis import client
 
 
 def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: bool = False,
@@ -41,10 +45,34 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
         except HapairError as exc:
             notes.append(f"{node}: starting {name}: {exc}")
     state = _stream(ctx, p, node, lead, keep_old_data, timeout)
+    notes.append(_redis_follows(p, node))
     if (note := stop_on_standby(ctx, p, node)) is not None:
         notes.append(note)
     notes.append(keep_on_witness(ctx, p))
     return {"state": state, "notes": notes}
+
+
+def _redis_follows(p: UpgradeParams, node: str) -> str:
+    """NODE's Redis a replica of the master the Sentinels name. An old master that comes back
+    reports itself master until a Sentinel converts it, which can take a minute after a
+    reboot (seen on Docker engines) or not happen while a Sentinel is in TILT: hapair sends
+    the REPLICAOF the Sentinel would (its diverged writes, if any, are dropped either way)."""
+    master = sentinel_master(p, exclude=(node,))
+    if master is None or master == node:
+        return f"Redis on {node}: the Sentinels name {master or 'no master'}; left alone"
+    r, to = p.inv.services.redis, p.host(master).address
+    try:
+        with client(p.host(node).address, r.port, r.password) as me:
+            if me.info("replication").get("role") == "master":
+                me.execute_command("REPLICAOF", to, str(r.port))
+                me.execute_command("CONFIG", "REWRITE")  # a restart keeps following
+            wait_for(f"{node}'s Redis replicates from {master}", lambda: (
+                me.info("replication").get("master_link_status") == "up", "link not up yet"),
+                60, 0.5)
+    except (redis.RedisError, OSError) as exc:
+        raise StepFailed(f"{node}'s Redis does not answer ({exc}): PostgreSQL rejoined; "
+                         "start it and run `hapair rejoin` again") from None
+    return f"Redis on {node}: a replica of {master}, link up"
 
 
 def _stream(ctx: WorkflowContext, p: UpgradeParams, node: str, lead: str, keep_old_data: bool,
