@@ -171,7 +171,7 @@ def _run(
             doc = action(pair)
         finally:
             for node in pair.nodes:
-                node.transport.close()
+                node.close()
     except HapairError as exc:
         if output is OutputFormat.json:
             emit({"ok": False, "error": str(exc), "exit_code": exc.exit_code}, output, _draw(lines))

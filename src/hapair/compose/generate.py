@@ -321,7 +321,11 @@ def _patroni(me: HostSpec, d: str, f: _Facts) -> CommentedMap:
     _note(s, "stop_grace_period", "Time for a clean PostgreSQL shutdown (Docker's default "
           "10 s can SIGKILL it mid-checkpoint).")
     s["volumes"] = _seq(_volume(f.pg_volume_key, f.pg_target),
-                        _bind(f"{d}/patroni/patroni.yml", cfg.PATRONI_CONFIG))
+                        _bind(f"{d}/patroni/patroni.yml", cfg.PATRONI_CONFIG),
+                        f"{cfg.BACKUP_DIR}:{cfg.BACKUP_DIR}")
+    _note(s, "volumes", f"`hapair backup` writes into {cfg.BACKUP_DIR}, the host's directory at "
+          "the same path. Short syntax on purpose: Docker creates it if it is missing, so "
+          "Patroni always starts; hapair makes it 0700, owned by postgres, before each backup.")
     s["ports"] = _ports(me.address, cfg.PG_PORT, cfg.PATRONI_PORT)
     s["depends_on"] = _seq("hapair-etcd", flow=True)
     s["networks"] = _seq("hapair", flow=True)

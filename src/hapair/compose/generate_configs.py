@@ -50,6 +50,9 @@ SENTINEL_DIR = "/etc/hapair-sentinel"
 SEED_DIR = "/etc/hapair-seed"  # the rendered files, read-only, copied once
 KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"
 KEEPALIVED_SCRIPTS = "/etc/keepalived/hapair"
+# `hapair backup` on compose hosts: the host's directory, bind-mounted into hapair-patroni at the
+# same path (a path in a manifest names the same file on the host and in the container)
+BACKUP_DIR = "/var/lib/hapair/backups"
 
 PG_PORT, PATRONI_PORT, REDIS_PORT, SENTINEL_PORT = 5432, 8008, 6379, 26379
 ETCD_CLIENT_PORT, ETCD_PEER_PORT = 2379, 2380
@@ -146,8 +149,10 @@ def patroni_config(cluster: str, me: HostSpec, nodes: tuple[HostSpec, ...],
     postgresql = data["postgresql"]
     # The official image has no `postgres` role (its superuser is POSTGRES_USER): the OS user
     # postgres in the container maps to it over the socket, for hapair's psql there.
-    postgresql["pg_hba"].insert(0, f"local all {secrets.superuser.username} peer "  # type: ignore[index]
-                                "map=hapair")
+    # `local replication`: pg_basebackup of `hapair backup --kind physical`, over the socket too.
+    su = secrets.superuser.username
+    postgresql["pg_hba"][0:0] = [f"local all {su} peer map=hapair",  # type: ignore[index]
+                                 f"local replication {su} peer map=hapair"]
     postgresql["pg_ident"] = [f"hapair postgres {secrets.superuser.username}"]  # type: ignore[index]
     data["postgresql"]["listen"] = f"0.0.0.0:{PG_PORT}"  # type: ignore[index]
     data["restapi"]["listen"] = f"0.0.0.0:{PATRONI_PORT}"  # type: ignore[index]

@@ -2,7 +2,9 @@
 backup directory, and how to observe who is primary right now.
 
 Everything runs on the nodes through their Transport, as the postgres OS user with peer
-authentication. The controller never connects to PostgreSQL itself.
+authentication. The controller never connects to PostgreSQL itself. On a native host that
+transport is the host; on a compose host it is the hapair-patroni container, and the host's
+own transport is kept for what happens outside it (containers.py).
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from hapair.exec.audit import AUDIT_LOG, Audit
 from hapair.exec.transport import CommandResult, Transport
 from hapair.inventory import Host, Inventory
 from hapair.plan.step import one_line
+from hapair.workflows.backup import containers
 from hapair.workflows.backup.source import (
     ClusterState,
     NodeState,
     states_from_patroni,
     states_from_probes,
 )
-from hapair.workflows.native_only import native_only_refusal
 
 DEFAULT_BACKUP_DIR = "/var/lib/hapair/backups"
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -50,13 +52,30 @@ class SecretValue(Protocol):
 @dataclass(frozen=True)
 class Node:
     name: str
-    transport: Transport
+    transport: Transport  # where the tools run: the host, or its hapair-patroni container
     address: str  # the node's own address: how its peer reaches its PostgreSQL
     pg: PgConn  # local connection over the Unix socket (peer auth)
     backup_dir: str = DEFAULT_BACKUP_DIR
     patroni_url: str | None = None  # Patroni REST base, e.g. http://10.99.0.11:8008
     os_user: str = "postgres"
     audit_log: str = AUDIT_LOG
+    # compose: the host itself (the backup directory's owner and mode, the audit log, the
+    # Patroni REST probe); None when the tools run on the host already
+    host_transport: Transport | None = None
+    container: str | None = None  # compose: the service the tools run in
+
+    @property
+    def on_host(self) -> Transport:
+        return self.host_transport if self.host_transport is not None else self.transport
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} (in {self.container})" if self.container else self.name
+
+    def close(self) -> None:
+        self.transport.close()
+        if self.host_transport is not None:
+            self.host_transport.close()
 
 
 @dataclass(frozen=True)
@@ -110,28 +129,38 @@ def ssh_transport_for(inv: Inventory, host: Host) -> Transport:
 def pair_from_inventory(
     inv: Inventory, settings: Settings, transport_for: TransportFor = ssh_transport_for
 ) -> Pair:
-    refusal = native_only_refusal(inv, "`hapair backup`")
-    if refusal is not None:  # pg_dump/pg_basebackup run on the host, beside its PostgreSQL
-        raise Refused(refusal)
+    runtimes = sorted({h.runtime for h in inv.nodes})
+    if len(runtimes) > 1:
+        raise Refused("`hapair backup` needs both nodes on one layout; the inventory has "
+                      + ", ".join(f"{h.name} on {h.runtime}" for h in inv.nodes))
+    compose = runtimes == ["compose"]
+    if compose:
+        containers.require_mounted_dir(settings.backup_dir)
     pg = inv.services.postgres
-    nodes = tuple(
-        Node(
-            name=h.name,
-            transport=transport_for(inv, h),
-            address=h.address,
-            pg=PgConn(pg.bin_dir, pg.port, settings.socket_dir),
-            backup_dir=settings.backup_dir,
-            patroni_url=f"http://{_url_host(h.address)}:{settings.patroni_port}",
-        )
-        for h in inv.nodes
-    )
+    nodes = tuple(_node(inv, h, settings, transport_for(inv, h)) for h in inv.nodes)
     return Pair(
         cluster=inv.cluster,
         nodes=nodes,
         database=pg.database,
         owner=pg.owner,
+        # the official image's superuser is POSTGRES_USER (the owner): it has no `postgres`
+        superuser=pg.owner if compose else "postgres",
         superuser_password=pg.superuser_password,
         backend_env_file=inv.services.backend.env_file,
+    )
+
+
+def _node(inv: Inventory, h: Host, settings: Settings, transport: Transport) -> Node:
+    pg = inv.services.postgres
+    url = f"http://{_url_host(h.address)}:{settings.patroni_port}"
+    if h.runtime != "compose":
+        return Node(h.name, transport, h.address, PgConn(pg.bin_dir, pg.port, settings.socket_dir),
+                    backup_dir=settings.backup_dir, patroni_url=url)
+    return Node(
+        h.name, containers.ContainerShell(transport, h), h.address,
+        PgConn(pg.bin_dir, containers.PORT, settings.socket_dir, pg.owner),
+        backup_dir=settings.backup_dir, patroni_url=url,
+        host_transport=transport, container=containers.SERVICE,
     )
 
 
@@ -179,8 +208,8 @@ def observe(pair: Pair, log: Log = no_log) -> ClusterState:
         if not node.patroni_url:
             continue
         url = f"{node.patroni_url}/cluster"
-        try:
-            r = node.transport.run(
+        try:  # curl on the host: the REST port is published on its private address
+            r = node.on_host.run(
                 ["curl", "-sS", "-f", "--max-time", "5", url], check=False, timeout=PROBE_TIMEOUT
             )
         except HapairError as exc:
@@ -230,7 +259,7 @@ def audit(node: Node, run_id: str, step: str, result: str, *, quiet: bool = Fals
     """One audit line on the node. `quiet`: on a path that already fails, an audit error must
     not hide the real one."""
     try:
-        Audit({node.name: node.transport}, run_id, operator(), path=node.audit_log).record(
+        Audit({node.name: node.on_host}, run_id, operator(), path=node.audit_log).record(
             node.name, step, result
         )
     except HapairError:

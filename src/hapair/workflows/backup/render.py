@@ -17,6 +17,8 @@ def backup_lines(r: dict[str, Any]) -> list[str]:
         f"  facts      {src['facts_from']}: {src['pair']}",
         f"  where      {r['node']}:{r['path']}",
     ]
+    if r.get("runs_in"):
+        lines.append(f"  runs in    {r['runs_in']} (the directory is the host's, mounted there)")
     if r.get("dry_run"):
         lines += ["  commands"] + [f"    {' '.join(c)}" for c in r.get("commands", [])]
     m = r.get("manifest")

@@ -89,7 +89,7 @@ def restore_backup(
     create_database(primary, into, props)
     dump = posixpath.join(entry.path, f"{m.database['name']}.dump")
     try:
-        log(f"restoring {entry.id} from {holder.name} into {into} on {primary.name}")
+        log(f"restoring {entry.id} from {holder.where} into {into} on {primary.where}")
         restore_dump(pair, holder, primary, dump, into)
     except BaseException:
         _drop_new(primary, into, log)  # ours, created a moment ago, never used by the app
@@ -106,7 +106,7 @@ def restore_backup(
         "tables_compared": len(m.row_counts()),
         "problems": problems,
         "warnings": warnings,
-        "next_steps": switch_steps(pair, into) if not problems else [
+        "next_steps": switch_steps(pair, into, primary) if not problems else [
             f"{into} is left in place for inspection; drop it with "
             f"`DROP DATABASE {into};` on {primary.name} when done"
         ],
@@ -120,12 +120,14 @@ def _drop_new(primary: Node, into: str, log: Log) -> None:
         log(f"the partly restored database {into} could not be dropped: {error_text(exc)}")
 
 
-def switch_steps(pair: Pair, into: str) -> list[str]:
+def switch_steps(pair: Pair, into: str, primary: Node | None = None) -> list[str]:
     """How to put the restored database in service (hapair does not do it for you)."""
     live = pair.database
     env = f" ({pair.backend_env_file})" if pair.backend_env_file else ""
+    where = (f"in {primary.container} on {primary.name}: psql -U {primary.pg.user} -d {into}"
+             if primary is not None and primary.container else f"psql -d {into}")
     return [
-        f"Check the data in {into} (psql -d {into}) before anything else.",
+        f"Check the data in {into} ({where}) before anything else.",
         "Swap names in a short maintenance window (stop the app's writes first; both "
         "databases must have no open connections): "
         f"ALTER DATABASE {live} RENAME TO {live}_before_restore; "

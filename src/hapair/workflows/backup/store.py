@@ -1,7 +1,8 @@
 """Backup directories on a node: create, publish, list, read and rewrite manifests, remove.
 
 The base directory is 0700 and owned by postgres; each backup is written as `<id>.partial`
-and renamed to `<id>` once its manifest is in place (see model.py).
+and renamed to `<id>` once its manifest is in place (see model.py). On a compose host these
+commands run in hapair-patroni, on the host's directory mounted there (containers.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import replace
 
 from hapair.components.pgdump import parse_sha256sum, parse_sizes, sha256_argv, size_argv
 from hapair.errors import CommandFailed, HapairError, Refused, StepFailed
+from hapair.workflows.backup import containers
 from hapair.workflows.backup.model import (
     MANIFEST,
     PARTIAL,
@@ -31,7 +33,12 @@ def backup_path(node: Node, backup_id: str, *, partial: bool = False) -> str:
 
 
 def ensure_base(node: Node) -> None:
-    """The backup directory: 0700, owned by postgres (parents are created as needed)."""
+    """The backup directory: 0700, owned by postgres (parents are created as needed); on a
+    compose host, set from the host and checked to be the one the container sees."""
+    if node.host_transport is not None:
+        containers.prepare_dir(node.name, node.host_transport, node.transport, node.backup_dir,
+                               node.os_user)
+        return
     node.transport.run(
         ["install", "-d", "-m", "0700", "-o", node.os_user, "--", node.backup_dir],
         timeout=STEP_TIMEOUT,
@@ -93,8 +100,10 @@ def write_manifest(node: Node, directory: str, manifest: Manifest) -> None:
 
 
 def list_entries(node: Node) -> list[BackupEntry]:
-    """Every backup directory on the node (complete ones with their manifest)."""
-    t = node.transport
+    """Every backup directory on the node (complete ones with their manifest). Read on the
+    host: on compose it is the same directory, which the container's postgres cannot read
+    while it is still the upgrade's (root, 0700), and a stopped container hides nothing."""
+    t = node.on_host
     if not t.run(["test", "-d", node.backup_dir], check=False, timeout=STEP_TIMEOUT).ok:
         return []
     names = t.run(
@@ -115,7 +124,7 @@ def list_entries(node: Node) -> list[BackupEntry]:
 
 def _with_manifest(node: Node, entry: BackupEntry) -> BackupEntry:
     try:
-        raw = node.transport.read_file(posixpath.join(entry.path, MANIFEST))
+        raw = node.on_host.read_file(posixpath.join(entry.path, MANIFEST))
         manifest = Manifest.from_dict(json.loads(raw))
     except FileNotFoundError:
         return replace(entry, problem=f"no {MANIFEST}")

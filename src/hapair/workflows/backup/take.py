@@ -106,6 +106,7 @@ def take_backup(
         "kind": req.kind,
         "node": node.name,
         "path": store.backup_path(node, backup_id),
+        "runs_in": node.container,  # compose: the container the tools run in (files: the host's)
         "source": _source_doc(decision, cluster),
         "dry_run": req.dry_run,
     }
@@ -135,7 +136,7 @@ def _take(pair: Pair, node: Node, kind: Kind, backup_id: str, decision: Decision
     store.ensure_base(node)
     store.make_dir(node, partial)
     try:
-        log(f"{kind} backup {backup_id} on {node.name} into {partial}")
+        log(f"{kind} backup {backup_id} on {node.where} into {partial}")
         taken = (_logical(pair, node, partial, log) if kind == "logical"
                  else _physical(node, partial, backup_id))
         files = store.file_entries(node, partial, taken.files)
@@ -258,7 +259,7 @@ def _physical(node: Node, partial: str, backup_id: str) -> _Taken:
         if "replication connection" in exc.stderr and "pg_hba.conf" in exc.stderr:
             raise StepFailed(
                 f"{node.name}: pg_basebackup was refused: pg_hba.conf needs "
-                f"`local replication {node.os_user} peer` ({error_text(exc)})"
+                f"{_replication_hba(node)} ({error_text(exc)})"
             ) from exc
         raise
     names = sorted(node.transport.run(
@@ -275,6 +276,14 @@ def _physical(node: Node, partial: str, backup_id: str) -> _Taken:
         postgres=_pg_doc(facts),
         tools={"pg_basebackup": _tool(node, "pg_basebackup")},
     )
+
+
+def _replication_hba(node: Node) -> str:
+    if node.container is None:
+        return f"`local replication {node.os_user} peer`"
+    return (f"`local replication {node.pg.user} peer map=hapair` (hapair's generated "
+            "patroni.yml has it; on a pair generated before, add it to postgresql.pg_hba there "
+            "and reload Patroni)")
 
 
 def _pg_doc(facts: dict[str, Any]) -> dict[str, Any]:

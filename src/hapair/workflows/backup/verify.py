@@ -62,7 +62,7 @@ def verify_backup(
 ) -> dict[str, Any]:
     holder, entry, warnings = store.find_backup(pair, ref, log, kind)
     assert entry.manifest is not None
-    log(f"verifying {entry.kind} backup {entry.id} on {holder.name}")
+    log(f"verifying {entry.kind} backup {entry.id} on {holder.where}")
     extra: dict[str, Any] = {}
     problems = store.check_files(holder, entry)
     if not problems and entry.kind == "logical":
