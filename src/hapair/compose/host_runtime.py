@@ -33,7 +33,7 @@ from hapair.compose.programs import (
 from hapair.compose.runtime import ComposeRuntime, detect_cli
 from hapair.errors import CommandFailed, Refused
 from hapair.exec.runtime import ServiceSpec, ServiceStatus
-from hapair.exec.transport import CommandResult, Transport, wrap_argv
+from hapair.exec.transport import CommandResult, Transport
 from hapair.inventory.model import Host
 
 
@@ -154,7 +154,7 @@ class ContainerTransport:
     def run(self, argv: Sequence[str], *, input: str | bytes | None = None,
             timeout: float = 60.0, check: bool = True, user: str | None = None,
             env: Mapping[str, str] | None = None) -> CommandResult:
-        return self.runtime.exec(self.service, wrap_argv(argv, env=env), input=input,
+        return self.runtime.exec(self.service, argv, env=env, input=input,
                                  user=user, check=check, timeout=timeout)
 
     def write_file(self, path: str, data: str | bytes, *, mode: int = 0o600,

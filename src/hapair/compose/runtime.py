@@ -221,13 +221,18 @@ class ComposeRuntime:
         *,
         input: str | bytes | None = None,
         user: str | None = None,
+        env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float = 60.0,
     ) -> CommandResult:
-        """Run argv inside the service's running container (no TTY; `input` on stdin)."""
+        """Run argv inside the service's running container (no TTY; `input` on stdin).
+        `env` goes to `exec -e` (never secrets: they would show in the container's
+        configuration): no `env` binary is needed in the image (etcd's is distroless)."""
         if not argv:
             raise UsageError("exec: empty command")
         opts = ["-u", user] if user else []
+        for key, value in sorted((env or {}).items()):
+            opts += ["-e", f"{key}={value}"]
         return self._compose("exec", "-T", *opts, check_name(service), *argv,
                              input=input, check=check, timeout=timeout)
 

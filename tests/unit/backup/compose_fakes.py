@@ -11,7 +11,6 @@ from backup_fakes import DUMP_OUT, PASSWORD, write_inventory
 from ruamel.yaml import YAML
 
 from hapair.exec.recording import Call, RecordingTransport
-from hapair.exec.transport import wrap_argv
 from hapair.inventory import Host, Inventory, load_inventory
 from hapair.workflows.backup import Pair, Settings, pair_from_inventory
 
@@ -82,9 +81,10 @@ def curl(node: str) -> list[str]:
 def box(host: str, argv: list[str], user: str | None = None,
         env: dict[str, str] | None = None) -> list[str]:
     """What the host runs for `argv` inside its hapair-patroni container."""
+    env_opts = [o for k, v in sorted((env or {}).items()) for o in ("-e", f"{k}={v}")]
     return ["docker", "compose", "-p", "cms-hapair", "-f",
             f"/opt/hapair/cms/{host}/docker-compose.hapair.yml", "exec", "-T",
-            *(["-u", user] if user else []), "hapair-patroni", *wrap_argv(argv, env=env)]
+            *(["-u", user] if user else []), *env_opts, "hapair-patroni", *argv]
 
 
 def pg_args(host: str = SOCK) -> list[str]:

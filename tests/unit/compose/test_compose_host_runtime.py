@@ -160,8 +160,9 @@ def test_a_failed_stop_is_an_error(inventory: Inventory) -> None:
 
 def test_shell_runs_inside_the_container_with_user_and_env(inventory: Inventory) -> None:
     t = docker_host()
-    argv = [*PAIR, "exec", "-T", "-u", "postgres", "hapair-patroni", "env",
-            "PGCONNECT_TIMEOUT=5", "psql", "-XAtc", "SELECT 1"]
+    # the environment through `exec -e`: no `env` binary needed in the image
+    argv = [*PAIR, "exec", "-T", "-u", "postgres", "-e", "PGCONNECT_TIMEOUT=5",
+            "hapair-patroni", "psql", "-XAtc", "SELECT 1"]
     t.on(argv, stdout="1\n")
     sh = ComposeHostRuntime(t, inventory.host("node1")).shell("patroni")
     res = sh.run(["psql", "-XAtc", "SELECT 1"], user="postgres", env={"PGCONNECT_TIMEOUT": "5"})

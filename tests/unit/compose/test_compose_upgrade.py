@@ -86,7 +86,7 @@ def _hosts() -> dict[str, RecordingTransport]:
     # preflight: PostgreSQL runs and knows the owner's password; Redis answers PONG
     node1.on([*APP1, "ps", "-a", "--format", "json", "postgres"], stdout=recorded("ps.json"))
     verifier = scram_sha256_verifier(INVENTORY_SECRETS["secrets/postgres_password"])
-    node1.on([*APP1, "exec", "-T", "-u", "postgres", "postgres", "env", "PGUSER=idp", "psql",
+    node1.on([*APP1, "exec", "-T", "-u", "postgres", "-e", "PGUSER=idp", "postgres", "psql",
               "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "idp_cms", "-At"], stdout=verifier)
     node1.on([*APP1, "exec", "-T", "redis", "redis-cli"], stdout="OK\nPONG\n")
     for prefix in (["sh", "-c"], APP1, PAIR1):  # the steps' own commands succeed
@@ -180,8 +180,8 @@ def test_replication_sql_runs_in_the_user_s_postgres_as_its_superuser(tmp_path: 
     pc, ctx = prepared(tmp_path)
     _run(pc, ctx, "node1", "postgres.replication-role")
     call = ctx.transports["node1"].calls[-1]  # type: ignore[attr-defined]
-    assert list(call.argv) == [*APP1, "exec", "-T", "-u", "postgres", "postgres", "env",
-                               "PGUSER=idp", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+    assert list(call.argv) == [*APP1, "exec", "-T", "-u", "postgres", "-e", "PGUSER=idp",
+                               "postgres", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
                                "idp_cms", "-At"]
     sql = call.input.decode()
     assert "CREATE ROLE replicator WITH REPLICATION" in sql and "SCRAM-SHA-256$" in sql

@@ -143,8 +143,8 @@ def test_failover_to_fences_the_old_primary_through_both_projects(tmp_path: Path
         (*PAIR, "stop", "-t", "60", "hapair-redis"),
     ]
     psql = [c for c in ran(ctx) if "psql" in c]
-    assert psql == [(*PAIR, "exec", "-T", "-u", "postgres", "hapair-patroni", "env",
-                     "PGCONNECT_TIMEOUT=5", "PGDATABASE=postgres", "PGUSER=idp", "psql", "-X",
+    assert psql == [(*PAIR, "exec", "-T", "-u", "postgres", "-e", "PGCONNECT_TIMEOUT=5", "-e",
+                     "PGDATABASE=postgres", "-e", "PGUSER=idp", "hapair-patroni", "psql", "-X",
                      "-p", "5432", "-Atc", PG_STATE_SQL)]
     assert notes[-1] == "node1 fenced: its services stopped, its hapair-patroni container is " \
                         "stopped"
@@ -267,7 +267,7 @@ def _etcd_yaml(ctx: WorkflowContext, p: UpgradeParams) -> str:
 
 
 def _etcdctl_in_container(t: RecordingTransport, *args: str, stdout: str) -> None:
-    t.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl"],
+    t.on_prefix([*PAIR2, "exec", "-T", "-e", "ETCDCTL_API=3", "hapair-etcd", "etcdctl"],
                 stdout=stdout)
 
 
@@ -283,10 +283,10 @@ def test_failover_to_re_forms_etcd_from_the_compose_bundle_s_own_file(tmp_path: 
     health = json.dumps([{"endpoint": "http://10.0.0.12:2379", "health": True}])
     members = json.dumps({"members": [{"ID": 1, "name": "node2",
                                        "peerURLs": ["http://10.0.0.12:2380"]}]})
-    node2.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl",
+    node2.on_prefix([*PAIR2, "exec", "-T", "-e", "ETCDCTL_API=3", "hapair-etcd", "etcdctl",
                      "--endpoints=http://10.0.0.12:2379", "--dial-timeout=2s",
                      "--command-timeout=3s", "endpoint", "health"], stdout=health)
-    node2.on_prefix([*PAIR2, "exec", "-T", "hapair-etcd", "env", "ETCDCTL_API=3", "etcdctl",
+    node2.on_prefix([*PAIR2, "exec", "-T", "-e", "ETCDCTL_API=3", "hapair-etcd", "etcdctl",
                      "--endpoints=http://10.0.0.12:2379", "--dial-timeout=2s",
                      "--command-timeout=3s", "member", "list"], stdout=members)
     writes: list[str] = []

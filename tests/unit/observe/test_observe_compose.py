@@ -107,8 +107,8 @@ def in_etcd(host: str, *args: str) -> list[str]:
 
 
 def psql_in_patroni(host: str) -> list[str]:
-    return [*pair_cli(host), "exec", "-T", "-u", "postgres", "hapair-patroni",
-            "env", "PGCONNECT_TIMEOUT=5", "PGUSER=cms",
+    return [*pair_cli(host), "exec", "-T", "-u", "postgres", "-e", "PGCONNECT_TIMEOUT=5",
+            "-e", "PGUSER=cms", "hapair-patroni",
             f"{PG_BIN}/psql", "-h", "/var/run/postgresql", "-p", "5432", "-U", "cms", "-w",
             "-d", "postgres", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"]
 

@@ -47,7 +47,7 @@ HAPAIR_REDIS_CLI = [*pair("node1"), "exec", "-T", "hapair-redis", "redis-cli", "
 USER_REDIS_CLI = [*app("node1"), "exec", "-T", "redis", "redis-cli"]
 ONE_OFF = [*app("node1"), "run", "--rm", "--no-deps", "-T"]
 ENV_RUN = [*ONE_OFF, "--entrypoint", "sh", "postgres", "-c", PG_ENV_SCRIPT, "sh"]
-PSQL = [*app("node1"), "exec", "-T", "-u", "postgres", "postgres", "env", "PGUSER=cms", "psql",
+PSQL = [*app("node1"), "exec", "-T", "-u", "postgres", "-e", "PGUSER=cms", "postgres", "psql",
         "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "cms", "-At"]
 
 
