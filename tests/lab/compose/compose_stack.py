@@ -5,6 +5,8 @@ Modelled on the original deployment, with the images the image kit provides
 subdirectory, Redis with a config written at start from the env file's password, an app
 service pointed at both by service name (a busybox httpd standing in for the Django backend:
 the upgrade only re-points and recreates it), a fixed project name, an env file per node.
+`compose_file(image, app="cms")`: the reference CMS backend as the app instead (its image from
+the kit, tests/lab/compose/cms_app.py), with an S3 stand-in; its env file is cms_env_file's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ REDIS_IMAGE = "redis:7.2-alpine"
 PGDATA = "/var/lib/postgresql/data/pgdata"
 
 
-def compose_file(app_image: str) -> str:
+APPS = ("busybox", "cms")
+CMS_IMAGE = "hapair-e2e/cms:local"  # image_recipes.CMS_IMAGE: the backend and rclone
+S3_PORT = 9000
+APP_PORT = 80  # the `cms` app's gunicorn, published on the node (the front door's port)
+
+
+def compose_file(app_image: str, app: str = "busybox") -> str:
+    """The stack; `app`: "busybox" (an httpd standing in, the default) or "cms" (the
+    reference CMS backend on `app_image`, with an S3 stand-in: _cms_compose_file)."""
+    if app not in APPS:
+        raise ValueError(f"app {app!r}: one of {', '.join(APPS)}")
+    if app == "cms":
+        return _cms_compose_file(app_image)
     return f"""# The CMS on one server (hapair's compose lab test).
 services:
   postgres:
@@ -71,6 +85,80 @@ volumes:
 
 def env_file(pg_password: str, redis_password: str) -> str:
     return f"POSTGRES_PASSWORD={pg_password}\nREDIS_PASSWORD={redis_password}\n"
+
+
+# --- the reference CMS as the app (compose_file(image, app="cms")) ----------------------------
+
+
+def _cms_compose_file(image: str) -> str:
+    """The same data services, then the CMS backend (gunicorn on :8000, published on the
+    node's port 80: the front door) and an S3 stand-in (`rclone serve s3`, as the native
+    lab's) on a volume of its own. The app reaches PostgreSQL and Redis by service name, from
+    its own `environment:` (what the upgrade re-points at hapair-router); its secrets come
+    from the env file, REDIS_URL's password by interpolation (`--env-file`)."""
+    # the default file's data services and volumes, as they are
+    data, tail = compose_file(PG_IMAGE).split("  backend:\n", 1)
+    volumes = tail.split("volumes:\n", 1)[1]
+    head = data.replace("(hapair's compose lab test)", "(hapair's compose lab: the reference CMS)")
+    return head + f"""  storage:
+    image: {image}
+    restart: unless-stopped
+    env_file: .env.node1
+    # rclone takes the key pair from its environment (RCLONE_AUTH_KEY, one quoted CSV
+    # field), never from argv; each top-level directory is a bucket
+    command:
+      - sh
+      - -c
+      - >-
+        mkdir -p /data/media-public /data/media-private &&
+        export RCLONE_AUTH_KEY="\\"$$MINIO_ACCESS_KEY,$$MINIO_SECRET_KEY\\"" &&
+        exec rclone serve s3 --addr :{S3_PORT} --config /dev/null --cache-dir /tmp/rclone /data
+    volumes:
+      - s3_data:/data
+    networks: [cms]
+
+  backend:
+    image: {image}
+    restart: unless-stopped
+    env_file: .env.node1
+    environment:
+      POSTGRES_HOST: postgres
+      POSTGRES_PORT: "5432"
+      POSTGRES_DB: cms
+      POSTGRES_USER: cms
+      REDIS_URL: redis://:${{REDIS_PASSWORD}}@redis:6379/0
+      MINIO_ENDPOINT: http://storage:{S3_PORT}
+      DJANGO_ALLOWED_HOSTS: "*"
+      WEB_CONCURRENCY: "3"
+    command: [gunicorn, -c, gunicorn.conf.py, "cms_backend.wsgi:application",
+              --bind, "0.0.0.0:8000"]
+    ports:
+      - "{APP_PORT}:8000"
+    depends_on: [postgres, redis, storage]
+    networks: [cms]
+
+networks:
+  cms: {{}}
+
+volumes:
+{volumes}  s3_data: {{}}
+"""
+
+
+def cms_env_file(pg_password: str, redis_password: str, s3_access_key: str,
+                 s3_secret_key: str, django_secret_key: str) -> str:
+    """The env file of the `cms` app (0600 on the node): the data services' passwords and
+    the app's secrets. Values are alphanumeric (the lab's secrets): no quoting needed."""
+    return (env_file(pg_password, redis_password)
+            + f"MINIO_ACCESS_KEY={s3_access_key}\nMINIO_SECRET_KEY={s3_secret_key}\n"
+            + f"DJANGO_SECRET_KEY={django_secret_key}\n")
+
+
+def compose_argv(*args: str) -> list[str]:
+    """docker-compose on node1 as hapair runs it: with the env file, which the `cms` app's
+    file needs for interpolation (REDIS_URL's password)."""
+    return ["docker-compose", "-p", PROJECT, "-f", COMPOSE_FILE, "--env-file",
+            f"{APP_DIR}/.env.node1", *args]
 
 
 def compose_inventory(lab_inventory: dict[str, Any], node1: str) -> dict[str, Any]:
