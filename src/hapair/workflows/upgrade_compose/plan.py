@@ -44,10 +44,12 @@ def build_compose_plan(cu: ComposeUpgrade) -> Plan:
         node2_created_step(cu),
         *etcd_steps(cu),
         *prepare_steps(cu),
-        redis_handover_step(cu),
+        # Sentinel and the router first: they need no Redis or Patroni to start, and the
+        # app's outage runs from the Redis hand-over to the app's re-point (bench/upgrade-compose)
         *sentinel_steps(cu),
-        pg_handover_step(cu),
         router_step(cu, primary),
+        redis_handover_step(cu),
+        pg_handover_step(cu),
         app_repoint_step(cu),
         standby_clone_step(cu),
         redis_replica_step(cu),
