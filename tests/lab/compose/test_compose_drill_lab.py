@@ -164,6 +164,9 @@ def test_the_drill_fails_node1_over_to_node2_and_loses_no_acknowledged_write(
     assert writes["checked"] == writes["verified"] == writes["acknowledged"]["article"]
     assert (writes["lost"], writes["unverified"]) == ([], [])
     assert drill["writes_back_after_s"] is not None and drill["rejoined"]
+    # the drill's own verdict, which includes its sampling of node1 through Patroni's
+    # container (never writable after the fault)
+    assert drill["old_primary_writable_samples"] == 0 and drill["ok"] is True
 
 
 def test_node2_leads_and_node1_streams_from_it_afterwards(

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from hapair.errors import UsageError
+from hapair.exec.transport import Transport
+from hapair.inventory import Inventory
 from hapair.workflows.context import WorkflowContext
-from hapair.workflows.runtimes import require_programs
+from hapair.workflows.runtimes import require_programs, runtime_for, shell_for
 
 Fault = Literal["crash", "partition", "stop"]
 STOP_ORDER = ("keepalived", "nginx", "patroni", "sentinel", "redis", "etcd")
@@ -35,11 +37,13 @@ def _say(_msg: str) -> None:
 @dataclass
 class LabInjector:
     kind: Fault
+    inventory: Inventory | None = None  # which hosts run compose (their psql is in a container)
 
     def __post_init__(self) -> None:
         from hapair.lab.config import config_from_env
 
         self.cfg = config_from_env()
+        self._shells: dict[str, Transport] = {}
 
     def inject(self, host: str) -> None:
         from hapair.lab import manager
@@ -58,16 +62,27 @@ class LabInjector:
             manager.heal(self.cfg, host, None, _say)
 
     def writable_probe(self, host: str) -> bool | None:
-        # Enters the host's namespaces directly: works while it is partitioned.
-        from hapair.lab.transport import LabHostTransport
-
         try:
-            res = LabHostTransport(host).run(
+            res = self._pg_shell(host).run(
                 ["psql", "-X", "-Atc", "SELECT NOT pg_is_in_recovery()"], user="postgres",
                 check=False, timeout=5)
         except Exception:  # noqa: BLE001 — a dead host cannot answer; that is the point
             return None
         return res.stdout.strip() == "t" if res.ok else None
+
+    def _pg_shell(self, host: str) -> Transport:
+        """Enters the host's namespaces directly (works while it is partitioned); on a
+        compose host, then Patroni's container."""
+        if host not in self._shells:
+            from hapair.lab.transport import LabHostTransport
+
+            t: Transport = LabHostTransport(host)
+            inv = self.inventory
+            if inv is not None and inv.host(host).runtime == "compose":
+                t = shell_for(runtime_for(inv.host(host), t), t, "patroni",
+                              pg_owner=inv.services.postgres.owner)
+            self._shells[host] = t
+        return self._shells[host]
 
 
 @dataclass
@@ -108,7 +123,7 @@ def injector_for(ctx: WorkflowContext, inventory: Path, fault: Fault) -> Injecto
     if is_lab_inventory(inventory):
         if fault == "stop":
             return RuntimeInjector(ctx)
-        return LabInjector(fault)
+        return LabInjector(fault, ctx.inventory)
     if fault != "stop":
         raise UsageError(f"--fault {fault} exists only in the lab; on real servers the drill "
                          "stops the primary's services (--fault stop)")
