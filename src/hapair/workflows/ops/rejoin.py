@@ -11,6 +11,8 @@ Sentinels name (hapair sends the REPLICAOF when no Sentinel has yet).
 
 from __future__ import annotations
 
+import contextlib
+
 import redis
 
 from hapair.compose.generate_configs import PATRONI_VENV
@@ -45,22 +47,23 @@ def rejoin(ctx: WorkflowContext, p: UpgradeParams, node: str, *, keep_old_data: 
         except HapairError as exc:
             notes.append(f"{node}: starting {name}: {exc}")
     state = _stream(ctx, p, node, lead, keep_old_data, timeout)
-    notes.append(_redis_follows(p, node))
+    notes.append(_redis_follows(ctx, p, node))
     if (note := stop_on_standby(ctx, p, node)) is not None:
         notes.append(note)
     notes.append(keep_on_witness(ctx, p))
     return {"state": state, "notes": notes}
 
 
-def _redis_follows(p: UpgradeParams, node: str) -> str:
+def _redis_follows(ctx: WorkflowContext, p: UpgradeParams, node: str) -> str:
     """NODE's Redis a replica of the master the Sentinels name. An old master that comes back
-    reports itself master until a Sentinel converts it, which can take a minute after a
+    reports itself master until a Sentinel converts it, which can take minutes after a
     reboot (seen on Docker engines) or not happen while a Sentinel is in TILT: hapair sends
     the REPLICAOF the Sentinel would (its diverged writes, if any, are dropped either way)."""
     master = sentinel_master(p, exclude=(node,))
     if master is None or master == node:
         return f"Redis on {node}: the Sentinels name {master or 'no master'}; left alone"
     r, to = p.inv.services.redis, p.host(master).address
+    restarted = _answering(ctx, p, node)
     try:
         with client(p.host(node).address, r.port, r.password) as me:
             if me.info("replication").get("role") == "master":
@@ -72,7 +75,27 @@ def _redis_follows(p: UpgradeParams, node: str) -> str:
     except (redis.RedisError, OSError) as exc:
         raise StepFailed(f"{node}'s Redis does not answer ({exc}): PostgreSQL rejoined; "
                          "start it and run `hapair rejoin` again") from None
-    return f"Redis on {node}: a replica of {master}, link up"
+    return f"Redis on {node}: {restarted}a replica of {master}, link up"
+
+
+def _answering(ctx: WorkflowContext, p: UpgradeParams, node: str) -> str:
+    """Wait (bounded) until NODE's Redis answers on its address; restart it once if it does
+    not (after a reboot on Docker engines its published port stayed closed for over a
+    minute while the container ran). Returns what was done, for the report."""
+    r = p.inv.services.redis
+
+    def pong() -> tuple[bool, str]:
+        with client(p.host(node).address, r.port, r.password) as me:
+            return bool(me.ping()), "PONG"
+
+    try:
+        wait_for(f"{node}'s Redis answers", pong, 30, 1.0)
+        return ""
+    except StepFailed:
+        ctx.runtime(node).restart("redis")
+    with contextlib.suppress(StepFailed):  # the caller's first command then says why
+        wait_for(f"{node}'s Redis answers after a restart", pong, 60, 1.0)
+    return "restarted (it did not answer on its address), "
 
 
 def _stream(ctx: WorkflowContext, p: UpgradeParams, node: str, lead: str, keep_old_data: bool,
