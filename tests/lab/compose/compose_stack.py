@@ -130,8 +130,10 @@ def _cms_compose_file(image: str) -> str:
       MINIO_ENDPOINT: http://storage:{S3_PORT}
       DJANGO_ALLOWED_HOSTS: "*"
       WEB_CONCURRENCY: "3"
-    command: [gunicorn, -c, gunicorn.conf.py, "cms_backend.wsgi:application",
-              --bind, "0.0.0.0:8000"]
+    # migrations at every start, as the original deployment ran them (defect #24): the
+    # upgrade moves them into a one-shot `migrate` service that `hapair migrate` runs
+    command: [sh, -c, "python manage.py migrate --noinput && exec gunicorn -c gunicorn.conf.py
+              cms_backend.wsgi:application --bind 0.0.0.0:8000"]
     ports:
       - "{APP_PORT}:8000"
     depends_on: [postgres, redis, storage]

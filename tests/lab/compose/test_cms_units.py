@@ -69,6 +69,12 @@ def test_hapair_recognises_the_cms_stack_and_repoints_its_backend(tmp_path: Path
     assert backend["environment"]["REDIS_URL"] == (
         "redis://:${REDIS_PASSWORD}@hapair-router:6380/0")
     assert backend["env_file"] == ".env.node2" and backend["depends_on"] == ["storage"]
+    # the migrations left the start command for a one-shot service in its own profile
+    assert backend["command"][2].startswith("exec gunicorn")
+    migrate = _load(edited.after)["services"]["migrate"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate["profiles"] == ["migrate"]
+    assert migrate["environment"]["POSTGRES_HOST"] == "hapair-router"
 
 
 def test_the_cms_image_is_built_from_the_backend_s_own_files() -> None:

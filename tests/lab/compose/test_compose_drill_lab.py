@@ -204,3 +204,15 @@ def test_node1_never_took_a_write_after_the_fault(
     assert True in before  # the probe saw the primary before the fault: it can say "yes"
     assert False in after  # node1 answered again after its boot: as a standby
     assert True not in after
+
+
+def test_migrate_runs_the_migrations_once_on_the_new_primary_s_node(
+        cms_pair: Path, drill: dict) -> None:
+    """The upgrade moved `migrate` out of the backend's start command into a one-shot
+    service; `hapair migrate` runs it where the primary is now (node2, after the drill)."""
+    res = hapair("migrate", "-i", str(cms_pair), "-o", "json", timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(res.stdout)
+    assert (doc["node"], doc["ran"], doc["returncode"]) == ("node2", True, 0)
+    assert "No migrations to apply" in doc["output"], doc["output"]
+
