@@ -5,34 +5,29 @@ containers themselves (docker's own labels, redis-cli and psql inside them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hapair.compose.draft import hapair_compose_file
 from hapair.compose.generate_configs import REDIS_PORT
-from hapair.compose.host_runtime import ComposeHostRuntime
 from hapair.compose.programs import hapair_project_of
 from hapair.exec.transport import Transport
-from hapair.inventory import Compose, Host
 from hapair.plan.step import Check, StepContext
+from hapair.workflows.compose_hosts import ComposeHosts
 from hapair.workflows.rollback_compose.model import (
     BEFORE_SUFFIX,
     PAIR_SUFFIX,
     changed_services,
     info_field,
 )
-from hapair.workflows.upgrade.params import UpgradeParams
 from hapair.workflows.upgrade.stepkit import psql_argv
 from hapair.workflows.upgrade_compose.incontainer import WithEnv
 
 
 @dataclass
-class ComposeRollback:
-    p: UpgradeParams
+class ComposeRollback(ComposeHosts):
     target: str
     original: str  # the user's compose file before the upgrade (`<file>.hapair-before`)
     edited: str  # the file as the upgrade left it (its `.hapair-pair` copy once restored)
-    _runtimes: dict[tuple[str, int], ComposeHostRuntime] = field(default_factory=dict,
-                                                                 repr=False)
 
     # --- hosts -------------------------------------------------------------------------------
 
@@ -48,22 +43,6 @@ class ComposeRollback:
     @property
     def all_hosts(self) -> tuple[str, ...]:
         return (self.target, self.peer, self.witness)
-
-    def host(self, name: str) -> Host:
-        return self.p.host(name)
-
-    def compose(self, name: str) -> Compose:
-        settings = self.host(name).compose
-        assert settings is not None  # the preflight refuses hosts without compose
-        return settings
-
-    def runtime(self, ctx: StepContext, name: str) -> ComposeHostRuntime:
-        """One runtime per host and transport (the compose CLI is detected once)."""
-        transport = ctx.on(name)
-        key = (name, id(transport))
-        if key not in self._runtimes:
-            self._runtimes[key] = ComposeHostRuntime(transport, self.host(name))
-        return self._runtimes[key]
 
     def hapair_project(self, name: str) -> str:
         return hapair_project_of(self.compose(name).project)

@@ -4,17 +4,15 @@ one ComposeHostRuntime per host."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hapair.components.common import Credential
 from hapair.compose.edits import EditResult
 from hapair.compose.generate import HostBundle
 from hapair.compose.generate_configs import HaSecrets
-from hapair.compose.host_runtime import ComposeHostRuntime
 from hapair.compose.model import Stack
-from hapair.inventory import Compose, Host
-from hapair.plan.step import StepContext
 from hapair.workflows.backup.nodes import DEFAULT_BACKUP_DIR
+from hapair.workflows.compose_hosts import ComposeHosts
 from hapair.workflows.compose_preview import ComposePreview
 from hapair.workflows.upgrade.params import REPLICATION_USER, UpgradeParams
 
@@ -30,13 +28,10 @@ def ha_secrets(p: UpgradeParams) -> HaSecrets:
 
 
 @dataclass
-class ComposeUpgrade:
-    p: UpgradeParams
+class ComposeUpgrade(ComposeHosts):
     stack: Stack
     bundles: dict[str, HostBundle]  # host name → its generated bundle
     edits: dict[str, EditResult]  # node name → the user's compose file on that node
-    _runtimes: dict[tuple[str, int], ComposeHostRuntime] = field(default_factory=dict,
-                                                                 repr=False)
 
     @classmethod
     def from_preview(cls, p: UpgradeParams, preview: ComposePreview) -> ComposeUpgrade:
@@ -59,22 +54,6 @@ class ComposeUpgrade:
     def witness(self) -> str:
         assert self.p.names.witness is not None  # compose_preview refuses without one
         return self.p.names.witness
-
-    def host(self, name: str) -> Host:
-        return self.p.host(name)
-
-    def compose(self, name: str) -> Compose:
-        settings = self.host(name).compose
-        assert settings is not None  # runtime: compose hosts only
-        return settings
-
-    def runtime(self, ctx: StepContext, name: str) -> ComposeHostRuntime:
-        """One runtime per host and transport (the CLI is detected once)."""
-        transport = ctx.on(name)
-        key = (name, id(transport))
-        if key not in self._runtimes:
-            self._runtimes[key] = ComposeHostRuntime(transport, self.host(name))
-        return self._runtimes[key]
 
     # --- the data ----------------------------------------------------------------------------
 
