@@ -82,11 +82,8 @@ def reseed(ctx: WorkflowContext, p: UpgradeParams, host: str, via: str) -> str:
     runtime, tool = ctx.runtime(host), ctx.shell(host, "etcd")
     runtime.stop("etcd")
     files = member_files(ctx, p, host).with_fresh_data(t)
+    _add_learner(vt, endpoint, me)
     current = members_seen(vt, endpoint)
-    mine = next((m for m in current if me.peer_url in m.peer_urls), None)
-    if mine is None:
-        vt.run(member_add_argv([endpoint], me, learner=True), timeout=30, env=ETCDCTL_ENV)
-        current = members_seen(vt, endpoint)
     by_url = {m.peer_url: m for m in p.etcd_members}
     now = [by_url[u] for m in current for u in m.peer_urls if u in by_url]
     t.write_file(files.path, files.rejoining(now), mode=files.mode)
@@ -99,6 +96,19 @@ def reseed(ctx: WorkflowContext, p: UpgradeParams, host: str, via: str) -> str:
     # initial-* keys, so this is what `hapair upgrade` would render too.
     t.write_file(files.path, files.normal(), mode=files.mode)
     return f"etcd member {host} wiped (old data kept aside) and re-added via {via}"
+
+
+def _add_learner(vt: Transport, endpoint: str, me: EtcdMember) -> None:
+    """`me` in the live cluster as a learner (unless it already is a member). etcd refuses a
+    reconfiguration until its voting members have been connected for a few seconds
+    ("unhealthy cluster" right after the previous member was promoted): retried, bounded."""
+    def added() -> tuple[bool, str]:
+        if any(me.peer_url in m.peer_urls for m in members_seen(vt, endpoint)):
+            return True, "a member"
+        vt.run(member_add_argv([endpoint], me, learner=True), timeout=30, env=ETCDCTL_ENV)
+        return True, "added"
+
+    wait_for(f"etcd member {me.name} added as a learner", added, 90, 2.0)
 
 
 def _promote(t: Transport, endpoint: str, member: MemberInfo) -> tuple[bool, str]:
